@@ -1,0 +1,118 @@
+"""Graph checks over a workflow's agents and routes, and its drawing as Mermaid or DOT.
+
+The schema (:mod:`frontdesk.workflows.config`) checks each table alone; this module checks what
+only the whole graph shows: the start agent exists, every route leads to an agent, every agent
+can be reached, ``collects`` names declared fields, nobody hands off to themselves. Agents with no
+way back to the start are only warned about: a terminal agent is a legitimate design.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from frontdesk.workflows.config import WorkflowConfig
+
+
+@dataclass(frozen=True)
+class GraphIssue:
+    """One finding: where (key path), what, and whether it stops the workflow from loading."""
+
+    path: tuple[str | int, ...]
+    message: str
+    is_error: bool = True
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
+    return f"unknown {kind} '{name}'{hint}"
+
+
+def reachable_from(config: WorkflowConfig, start: str) -> set[str]:
+    """Agents a call can reach from ``start`` by following routes."""
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        agent = config.agents.get(queue.popleft())
+        for route in agent.handoffs if agent else ():
+            if route.to in config.agents and route.to not in seen:
+                seen.add(route.to)
+                queue.append(route.to)
+    return seen
+
+
+def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
+    """Every cross-reference problem of ``config``, errors and warnings, in file order."""
+    issues: list[GraphIssue] = []
+    agent_names = list(config.agents)
+    field_names = list(config.caller_data)
+    start = config.workflow.start
+    if start not in config.agents:
+        issues.append(GraphIssue(("workflow", "start"), _unknown("agent", start, agent_names)))
+
+    for name, agent in config.agents.items():
+        seen_targets: set[str] = set()
+        for index, route in enumerate(agent.handoffs):
+            path: tuple[str | int, ...] = ("agents", name, "handoffs", index, "to")
+            if route.to == name:
+                issues.append(GraphIssue(path, f"agent '{name}' cannot hand off to itself"))
+            elif route.to not in config.agents:
+                issues.append(GraphIssue(path, _unknown("agent", route.to, agent_names)))
+            elif route.to in seen_targets:
+                issues.append(GraphIssue(path, f"a second route from '{name}' to '{route.to}'"))
+            seen_targets.add(route.to)
+        for index, field_name in enumerate(agent.collects):
+            if field_name not in config.caller_data:
+                issues.append(
+                    GraphIssue(
+                        ("agents", name, "collects", index),
+                        _unknown("caller_data field", field_name, field_names),
+                    )
+                )
+        if agent.collects and len(set(agent.collects)) != len(agent.collects):
+            issues.append(GraphIssue(("agents", name, "collects"), "a field is listed twice"))
+
+    if start in config.agents:
+        reachable = reachable_from(config, start)
+        for name in config.agents:
+            if name not in reachable:
+                issues.append(
+                    GraphIssue(("agents", name), f"agent '{name}' cannot be reached from '{start}'")
+                )
+            elif name != start and start not in reachable_from(config, name):
+                issues.append(
+                    GraphIssue(
+                        ("agents", name),
+                        f"agent '{name}' has no way back to '{start}' (calls that reach it stay there)",
+                        is_error=False,
+                    )
+                )
+    return issues
+
+
+def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "mermaid") -> str:
+    """The workflow's agents and routes as a Mermaid flowchart or a Graphviz DOT digraph."""
+    start = config.workflow.start
+    if fmt == "dot":
+        lines = [f'digraph "{config.workflow.name}" {{', "  rankdir=LR;"]
+        for name, agent in config.agents.items():
+            shape = "doublecircle" if name == start else "box"
+            label = name + (f"\\ncollects: {', '.join(agent.collects)}" if agent.collects else "")
+            lines.append(f'  "{name}" [shape={shape}, label="{label}"];')
+        for name, agent in config.agents.items():
+            for route in agent.handoffs:
+                lines.append(f'  "{name}" -> "{route.to}" [label="{route.context}"];')
+        lines.append("}")
+        return "\n".join(lines)
+    lines = ["flowchart LR", "  caller((caller)) --> " + start]
+    for name, agent in config.agents.items():
+        label = name + (f"<br/>collects: {', '.join(agent.collects)}" if agent.collects else "")
+        lines.append(f'  {name}["{label}"]')
+    for name, agent in config.agents.items():
+        for route in agent.handoffs:
+            lines.append(f"  {name} -->|{route.context}| {route.to}")
+    return "\n".join(lines)
