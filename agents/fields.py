@@ -1,0 +1,71 @@
+"""``record_<field>`` tools: how an agent writes caller data into the shared userdata.
+
+A value that fails the field's ``pattern`` is refused with a :class:`ToolError` whose message
+tells the model what was wrong and what to ask, so it can recover on its next step. A field
+already collected is never overwritten silently: the caller correcting it is the only reason to
+call the tool again, and the tool says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from livekit.agents import RunContext, ToolError, function_tool
+from livekit.agents.llm import RawFunctionTool
+
+from frontdesk.agents.userdata import CallerData
+from frontdesk.workflows.config import CallerField
+
+logger = logging.getLogger("frontdesk.agents")
+
+MAX_VALUE_LENGTH = 200
+"""Longer values are refused: caller data are short facts, never whole utterances."""
+
+OnRecorded = Callable[[RunContext[CallerData]], Awaitable[None]]
+
+
+def record_tool_name(field_name: str) -> str:
+    return f"record_{field_name}"
+
+
+def make_record_tool(field_name: str, spec: CallerField, *, on_recorded: OnRecorded) -> RawFunctionTool[Any, Any]:
+    """The ``record_<field>`` tool for one caller-data field."""
+    parameter: dict[str, Any] = {"type": "string", "description": spec.description}
+    if spec.example:
+        parameter["description"] += f" (for example {spec.example})"
+    schema = {
+        "name": record_tool_name(field_name),
+        "description": f"Record the caller's {field_name.replace('_', ' ')}: {spec.description}. "
+        "Call it as soon as the caller gives it, then continue.",
+        "parameters": {
+            "type": "object",
+            "properties": {"value": parameter},
+            "required": ["value"],
+            "additionalProperties": False,
+        },
+    }
+
+    async def record(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> str:
+        raw = raw_arguments.get("value")
+        value = raw.strip() if isinstance(raw, str) else ""
+        data = context.userdata
+        if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
+            shown = value[:40] + ("…" if len(value) > 40 else "")
+            logger.info(
+                "session %s: refused %s value (does not match its pattern)",
+                data.session_id,
+                field_name,
+            )
+            hint = f" It must look like {spec.example}." if spec.example else ""
+            ask = f" Ask again: {spec.ask}" if spec.ask else ""
+            raise ToolError(f"'{shown}' is not a valid {field_name.replace('_', ' ')}.{hint}{ask}")
+        previous = data.fields.get(field_name)
+        data.fields = {**data.fields, field_name: value}
+        await on_recorded(context)
+        if previous and previous != value:
+            return f"Updated {field_name} from {previous} to {value}."
+        return f"Recorded {field_name} = {value}."
+
+    return function_tool(record, raw_schema=schema)

@@ -1,0 +1,154 @@
+"""One LiveKit ``Agent`` class driven by an agent's config, and the factory that builds them.
+
+Every agent of a workflow is a :class:`FlowAgent`: its instructions are the configured text plus
+the call-context block (what is known, what is still needed), its tools are one
+``transfer_to_<agent>`` per route and one ``record_<field>`` per collected field. How it enters
+depends on how the caller reached it:
+
+- ``call_start``: greet once per call (the greeted set lives in the shared caller data);
+- ``handoff``: no greeting, continue from the caller's request;
+- ``resume``: the caller dropped and came back: a short "welcome back" and carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from livekit.agents import Agent, RunContext, llm, stt, tts
+from livekit.agents.llm import ChatContext
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+
+from frontdesk.agents.fields import make_record_tool
+from frontdesk.agents.handoff import make_transfer_tool
+from frontdesk.agents.prompt import handoff_note, opening_note, render_instructions, resume_note
+from frontdesk.agents.userdata import CallerData
+from frontdesk.workflows.config import Workflow
+
+logger = logging.getLogger("frontdesk.agents")
+
+Entry = Literal["call_start", "handoff", "resume"]
+
+
+@dataclass(frozen=True)
+class AgentComponents:
+    """Per-agent pipeline overrides (e.g. support speaks with another TTS voice)."""
+
+    stt: stt.STT | None = None
+    llm: llm.LLM | None = None
+    tts: tts.TTS | None = None
+
+
+@dataclass
+class AgentFactory:
+    """Builds the :class:`FlowAgent` of any agent of one workflow.
+
+    Handoffs go through it so that every agent of a call shares the same workflow and the same
+    per-agent provider overrides.
+    """
+
+    workflow: Workflow
+    components: Callable[[str], AgentComponents] = field(default=lambda _name: AgentComponents())
+
+    def build(
+        self,
+        name: str,
+        *,
+        caller_data: CallerData,
+        chat_ctx: ChatContext | None = None,
+        entry: Entry = "call_start",
+    ) -> FlowAgent:
+        return FlowAgent(
+            factory=self, name=name, caller_data=caller_data, chat_ctx=chat_ctx, entry=entry
+        )
+
+    def instructions_for(self, name: str, caller_data: CallerData) -> str:
+        agent = self.workflow.agent(name)
+        needed = [
+            (field_name, self.workflow.field(field_name).ask or self.workflow.field(field_name).description)
+            for field_name in caller_data.missing(agent.collects)
+        ]
+        return render_instructions(
+            base=agent.instructions,
+            agent=name,
+            workflow_name=self.workflow.name,
+            known=caller_data.fields,
+            needed=needed,
+        )
+
+
+def _given(value: Any) -> NotGivenOr[Any]:
+    return value if value is not None else NOT_GIVEN
+
+
+class FlowAgent(Agent):
+    """An agent of the workflow, configured entirely by its ``[agents.<name>]`` table."""
+
+    def __init__(
+        self,
+        *,
+        factory: AgentFactory,
+        name: str,
+        caller_data: CallerData,
+        chat_ctx: ChatContext | None = None,
+        entry: Entry = "call_start",
+    ) -> None:
+        workflow = factory.workflow
+        config = workflow.agent(name)
+        tools: list[llm.Tool | llm.Toolset] = [
+            make_transfer_tool(
+                workflow=workflow, from_agent=name, route=route, build_next=self._build_next
+            )
+            for route in config.handoffs
+        ]
+        tools += [
+            make_record_tool(field_name, workflow.field(field_name), on_recorded=self._on_recorded)
+            for field_name in config.collects
+        ]
+        components = factory.components(name)
+        super().__init__(
+            id=name,
+            instructions=factory.instructions_for(name, caller_data),
+            chat_ctx=chat_ctx if chat_ctx is not None else NOT_GIVEN,
+            tools=tools,
+            stt=_given(components.stt),
+            llm=_given(components.llm),
+            tts=_given(components.tts),
+        )
+        self.name = name
+        self.entry: Entry = entry
+        self._factory = factory
+
+    def _build_next(self, name: str, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
+        return self._factory.build(name, caller_data=caller_data, chat_ctx=chat_ctx, entry="handoff")
+
+    async def _on_recorded(self, context: RunContext[CallerData]) -> None:
+        await self.update_instructions(self._factory.instructions_for(self.name, context.userdata))
+
+    async def on_enter(self) -> None:
+        data: CallerData = self.session.userdata
+        data.current_agent = self.name
+        config = self._factory.workflow.agent(self.name)
+        if self.entry == "resume":
+            self.session.generate_reply(instructions=resume_note())
+        elif self.entry == "handoff":
+            self.session.generate_reply(
+                instructions=handoff_note(data.handoff_trail[-1].from_agent if data.handoff_trail else None)
+            )
+        elif self.name not in data.greeted:
+            data.greeted = data.greeted | {self.name}
+            if config.greeting:
+                self.session.say(config.greeting)
+            else:
+                self.session.generate_reply(instructions=opening_note())
+        # Entering by any door counts as having met the caller: no greeting on a later return.
+        data.greeted = data.greeted | {self.name}
+
+    async def on_exit(self) -> None:
+        data: CallerData = self.session.userdata
+        pending = data.pending_handoff
+        if pending is not None and pending.from_agent == self.name:
+            data.handoff_trail = [*data.handoff_trail, pending]
+            data.pending_handoff = None

@@ -1,0 +1,147 @@
+"""Handoffs: the ``transfer_to_<agent>`` tools, the context policies and the loop guard.
+
+A handoff is LiveKit's own mechanism: the tool returns the next :class:`~livekit.agents.Agent`
+(with the route's ``say`` line as the old agent's tool reply), LiveKit runs the old agent's
+``on_exit`` and the new one's ``on_enter``. What this module adds is *what the next agent
+knows*: the chat context cut by the route's policy, always ending with the caller utterance that
+triggered the handoff, and the shared caller data (in its instructions, whatever the policy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livekit.agents import Agent, RunContext, function_tool, llm
+from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
+
+from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
+from frontdesk.agents.userdata import CallerData, HandoffRecord
+from frontdesk.workflows.config import ContextPolicy, Route, Workflow
+
+logger = logging.getLogger("frontdesk.agents")
+
+SUMMARY_MAX_CHARS = 800
+"""A summary longer than this is cut: it is a note for the next agent, not a transcript."""
+
+BuildNext = Callable[[str, ChatContext, CallerData], Agent]
+"""Makes the agent named by a route, given the context it inherits and the caller data."""
+
+
+def conversation_messages(chat_ctx: ChatContext) -> list[ChatMessage]:
+    """The caller's and the agents' spoken messages, in order (no system text, no tools)."""
+    return [
+        item
+        for item in chat_ctx.items
+        if item.type == "message" and item.role in ("user", "assistant") and item.text_content
+    ]
+
+
+def last_caller_message(chat_ctx: ChatContext) -> ChatMessage | None:
+    for item in reversed(chat_ctx.items):
+        if item.type == "message" and item.role == "user":
+            return item
+    return None
+
+
+def handoffs_since_caller_spoke(data: CallerData, history: ChatContext) -> int:
+    """The loop guard's count: handoffs in the trail newer than the caller's latest utterance."""
+    spoke = last_caller_message(history)
+    since = spoke.created_at if spoke is not None else 0.0
+    return sum(1 for handoff in data.handoff_trail if handoff.at >= since)
+
+
+async def summarize(model: llm.LLM, chat_ctx: ChatContext) -> str:
+    """A short summary of the call by ``model`` (the session's LLM or the offline brain)."""
+    request = ChatContext.empty()
+    request.add_message(role="system", content=summary_request())
+    for message in conversation_messages(chat_ctx):
+        request.add_message(role=message.role, content=message.text_content or "")
+    text = ""
+    async with model.chat(chat_ctx=request) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                text += chunk.delta.content
+    text = " ".join(text.split())[:SUMMARY_MAX_CHARS]
+    return text if text.startswith(SUMMARY_PREFIX) else SUMMARY_PREFIX + text
+
+
+async def context_for_handoff(
+    policy: ContextPolicy, history: ChatContext, *, summarizer: llm.LLM | None
+) -> ChatContext:
+    """The chat context the next agent starts with under ``policy``.
+
+    ``history`` is the whole conversation so far (``session.history``). Whatever the policy, the
+    result ends with the caller's latest utterance: the request the next agent must act on.
+    """
+    trigger = last_caller_message(history)
+    if policy.kind == "full":
+        inherited = history.copy(exclude_instructions=True, exclude_config_update=True)
+    else:
+        inherited = ChatContext.empty()
+        if policy.kind == "last":
+            for message in conversation_messages(history)[-policy.last :]:
+                inherited.insert(message)
+        elif policy.kind == "summary":
+            if summarizer is not None:
+                try:
+                    summary = await summarize(summarizer, history)
+                except Exception:  # a failing summary must not fail the handoff
+                    logger.exception("summary for a handoff failed; handing off without it")
+                else:
+                    # dated just before the trigger: the context is ordered by creation time
+                    at = trigger.created_at - 0.001 if trigger is not None else time.time()
+                    inherited.insert(ChatMessage(role="assistant", content=[summary], created_at=at))
+    if trigger is not None and not any(item.id == trigger.id for item in inherited.items):
+        inherited.insert(trigger)
+    return inherited
+
+
+def make_transfer_tool(
+    *, workflow: Workflow, from_agent: str, route: Route, build_next: BuildNext
+) -> RawFunctionTool[Any, Any]:
+    """The ``transfer_to_<route.to>`` tool of ``from_agent``."""
+    schema = {
+        "name": route.tool_name,
+        "description": f"Transfer the caller to the {route.to} agent. Use when: {route.when}",
+        "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+    }
+    limit = workflow.config.workflow.max_handoffs_per_turn
+
+    async def transfer(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> Any:
+        data = context.userdata
+        history = context.session.history
+        recent = handoffs_since_caller_spoke(data, history)
+        if recent >= limit:
+            logger.warning(
+                "session %s: loop guard refused %s -> %s after %d handoffs in one turn",
+                data.session_id,
+                from_agent,
+                route.to,
+                recent,
+            )
+            return (
+                f"Transfer refused: {recent} transfers already happened since the caller last "
+                f"spoke. Stay with the caller and tell them: {workflow.config.workflow.loop_fallback}"
+            )
+        data.pending_handoff = HandoffRecord(from_agent=from_agent, to_agent=route.to, reason=route.when)
+        summarizer = context.session.current_agent.llm or context.session.llm
+        chat_ctx = await context_for_handoff(
+            route.policy,
+            history,
+            summarizer=summarizer if isinstance(summarizer, llm.LLM) else None,
+        )
+        logger.info(
+            "session %s: handoff %s -> %s (context %s, %d items)",
+            data.session_id,
+            from_agent,
+            route.to,
+            route.context,
+            len(chat_ctx.items),
+        )
+        next_agent = build_next(route.to, chat_ctx, data)
+        return (next_agent, route.say) if route.say else next_agent
+
+    return function_tool(transfer, raw_schema=schema)

@@ -1,0 +1,133 @@
+"""The words Frontdesk puts in front of a model, and how the offline brain reads them back.
+
+Every agent's instructions end with a *call context* block: who the agent is, the caller data
+already known (never to be asked again) and what is still needed. A real LLM reads it as prose;
+the offline brain parses it with :func:`read_call_context`. Keeping the writer and the reader side
+by side in this one module is what keeps them in step.
+
+The notes passed to ``generate_reply(instructions=...)`` (after a handoff, after a resume) and the
+summary request start with fixed markers so the brain can tell them apart deterministically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CONTEXT_HEADER = "## Call context (Frontdesk)"
+KNOWN_HEADER = "Caller data already known (never ask for these again):"
+NEEDED_HEADER = "Still needed, one at a time (record each with its record_ tool):"
+
+HANDOFF_NOTE_MARKER = "[frontdesk:handoff]"
+RESUME_NOTE_MARKER = "[frontdesk:resume]"
+OPENING_NOTE_MARKER = "[frontdesk:opening]"
+SUMMARY_MARKER = "[frontdesk:summary]"
+SUMMARY_PREFIX = "Summary of the call so far: "
+
+_AGENT_LINE = re.compile(r'^You are the "([a-z][a-z0-9_]*)" agent', re.MULTILINE)
+_ITEM_LINE = re.compile(r"^- ([a-z][a-z0-9_]*): (.*)$")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the call-context block of an agent's instructions says."""
+
+    agent: str
+    known: dict[str, str]
+    needed: tuple[str, ...]
+
+
+def render_instructions(
+    *,
+    base: str,
+    agent: str,
+    workflow_name: str,
+    known: Mapping[str, str],
+    needed: Sequence[tuple[str, str]],
+) -> str:
+    """The agent's full instructions: its configured text plus the call-context block.
+
+    ``needed`` holds ``(field, question)`` pairs in the order the agent should ask them.
+    """
+    lines = [base.rstrip(), "", CONTEXT_HEADER, f'You are the "{agent}" agent of the {workflow_name} line.']
+    if known:
+        lines.append(KNOWN_HEADER)
+        lines.extend(f"- {name}: {_one_line(value)}" for name, value in known.items())
+    if needed:
+        lines.append(NEEDED_HEADER)
+        lines.extend(f"- {name}: {_one_line(question)}" for name, question in needed)
+    lines.append(
+        "Use a transfer_to_ tool when the caller needs another agent; the next agent sees this "
+        "conversation, so never make the caller repeat themselves."
+    )
+    return "\n".join(lines)
+
+
+def read_call_context(instructions: str) -> CallContext | None:
+    """Parse the block :func:`render_instructions` wrote; ``None`` when there is none."""
+    start = instructions.rfind(CONTEXT_HEADER)
+    if start < 0:
+        return None
+    block = instructions[start:]
+    agent = _AGENT_LINE.search(block)
+    if agent is None:
+        return None
+    known: dict[str, str] = {}
+    needed: list[str] = []
+    section: dict[str, str] | list[str] | None = None
+    for line in block.splitlines():
+        if line == KNOWN_HEADER:
+            section = known
+        elif line == NEEDED_HEADER:
+            section = needed
+        elif (item := _ITEM_LINE.match(line)) and section is not None:
+            if isinstance(section, dict):
+                section[item.group(1)] = item.group(2)
+            else:
+                section.append(item.group(1))
+        else:
+            section = None
+    return CallContext(agent=agent.group(1), known=known, needed=tuple(needed))
+
+
+def handoff_note(from_agent: str | None) -> str:
+    """The ``generate_reply`` instructions of an agent that has just taken the call over."""
+    source = f" from the {from_agent} agent" if from_agent else ""
+    return (
+        f"{HANDOFF_NOTE_MARKER} You have just taken this call over{source}. Do not greet the caller "
+        "and do not introduce yourself at length: continue from their last request, using what "
+        "they already said."
+    )
+
+
+def resume_note() -> str:
+    """The ``generate_reply`` instructions when a dropped caller has come back."""
+    return (
+        f"{RESUME_NOTE_MARKER} The call dropped and the caller has just called back. Do not greet "
+        "them again and do not ask again for anything listed as known. Welcome them back in one "
+        "short sentence that says where you were, then continue."
+    )
+
+
+def opening_note() -> str:
+    """The ``generate_reply`` instructions of a start agent that has no configured greeting."""
+    return f"{OPENING_NOTE_MARKER} The caller has just been connected. Greet them briefly and ask how you can help."
+
+
+def summary_request() -> str:
+    """The system prompt asking a model to summarise the call for the next agent."""
+    return (
+        f"{SUMMARY_MARKER} Summarise this phone call for the colleague who takes it over next, in "
+        "at most three sentences: what the caller wants and every fact they gave. Start with "
+        f"'{SUMMARY_PREFIX}'."
+    )
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """``template`` with ``{field}`` placeholders filled; unknown ones read 'that'."""
+    return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: values.get(m.group(1), "that"), template)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,49 @@
+"""The shared caller data of one call: LiveKit's ``session.userdata`` (``AgentSession[CallerData]``).
+
+Every agent of the call reads and writes the same :class:`CallerData`, so what the caller told the
+receptionist is known to support. It is a pydantic model so that it is validated on assignment
+and persisted as is (the state layer stores ``model_dump()`` next to the chat items).
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HandoffRecord(BaseModel):
+    """One step of the handoff trail."""
+
+    from_agent: str | None = Field(description="The agent that handed off (None: call start).")
+    to_agent: str = Field(description="The agent that took the call.")
+    reason: str = Field(description="Why: the route's `when`, or 'resume' / 'call start'.")
+    at: float = Field(default_factory=time.time, description="Unix time of the handoff.")
+
+
+class CallerData(BaseModel):
+    """Shared, typed state of one call, visible to every agent through ``RunContext.userdata``."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    session_id: str = Field(description="The stored session's id (also in logs).")
+    caller_identity: str | None = Field(
+        default=None, description="Phone number or participant identity; never stored raw."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="Caller data collected so far, by field name."
+    )
+    greeted: set[str] = Field(default_factory=set, description="Agents that have greeted the caller.")
+    handoff_trail: list[HandoffRecord] = Field(
+        default_factory=list, description="Every handoff of the call, in order."
+    )
+    current_agent: str = Field(default="", description="The agent speaking now.")
+    pending_handoff: HandoffRecord | None = Field(
+        default=None,
+        exclude=True,
+        description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",
+    )
+
+    def missing(self, wanted: tuple[str, ...] | list[str]) -> list[str]:
+        """The fields of ``wanted`` not collected yet, in order."""
+        return [name for name in wanted if name not in self.fields]

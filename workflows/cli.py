@@ -1,0 +1,371 @@
+"""The ``frontdesk`` command: thin wrappers that parse arguments, call the layers, print with rich.
+
+Every :class:`~frontdesk.errors.FrontdeskError` becomes its message and exit code (2 for bad
+config or scenario input); anything unexpected becomes one line naming the error, never a
+traceback (set ``FRONTDESK_DEBUG=1`` to see it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from frontdesk import __version__
+from frontdesk.errors import FrontdeskError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # LiveKit logs every tool error and speech event at INFO/WARNING; the CLI shows its own.
+    logging.getLogger("livekit").setLevel(logging.INFO if verbose else logging.ERROR)
+    logging.getLogger("livekit.agents").setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def _workflow(path: str | None) -> Any:
+    from frontdesk.workflows.config import load_workflow
+
+    return load_workflow(path or _default_config())
+
+
+def _default_config() -> str | None:
+    """``./config.toml`` when there is one, else the embedded default workflow."""
+    return "config.toml" if Path("config.toml").is_file() else None
+
+
+# --------------------------------------------------------------------------- validate, graph
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    workflow = _workflow(args.config)
+    config = workflow.config
+    routes = sum(len(agent.handoffs) for agent in config.agents.values())
+    console.print(
+        f"[green]✓[/] {workflow.source}: workflow [bold]{workflow.name}[/] "
+        f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
+        f"identity {workflow.identity}"
+    )
+    for warning in workflow.warnings:
+        console.print(f"[yellow]warning[/] {warning}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.graph import render_graph
+
+    workflow = _workflow(args.config)
+    print(render_graph(workflow.config, args.format))
+    return 0
+
+
+# --------------------------------------------------------------------------- simulate, demo
+
+
+def _print_turn(result: Any) -> None:
+    if result.event == "disconnect":
+        console.print("[magenta]✂ the caller drops[/]")
+    elif result.event == "reconnect":
+        console.print("[magenta]☎ the same caller calls back[/]")
+    else:
+        console.print(f"[cyan]caller[/]: {result.user}")
+    for handoff in result.handoffs:
+        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+    if result.reply:
+        console.print(f"[bold]{result.agent}[/]: {result.reply}")
+    for failure in result.failures:
+        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+
+
+async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> list[Any]:
+    from frontdesk.workflows.persistence import open_persistence
+    from frontdesk.workflows.simulate import ScenarioRunner
+
+    if not use_state:
+        return await ScenarioRunner(workflow=workflow, persistence=None).run(scenario)
+    async with open_persistence(workflow) as persistence:
+        return await ScenarioRunner(workflow=workflow, persistence=persistence).run(scenario)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.simulate import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    config_path = args.config or scenario.config_path() or _default_config()
+    workflow = _workflow(str(config_path) if config_path else None)
+    results = asyncio.run(_run_scenario(scenario, workflow, use_state=not args.no_state))
+    if args.json:
+        for result in results:
+            print(json.dumps(result.model_dump(exclude={"failures"} if result.ok else set())))
+    else:
+        for result in results:
+            _print_turn(result)
+    failed = [result for result in results if not result.ok]
+    summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
+    (err_console if args.json else console).print(
+        f"[red]✗ {summary}[/]" if failed else f"[green]✓ {summary}[/]"
+    )
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.simulate import load_scenario
+
+    scenario = load_scenario(DEMO_SCENARIO)
+    workflow = _workflow(args.config)
+    console.print(
+        f"[bold]Frontdesk demo[/] — workflow {workflow.name}, offline brain, "
+        "state in an embedded redis-server. The caller reports an outage, gives their account, "
+        "drops, calls back and is resumed on support without repeating anything.\n"
+    )
+    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True))
+    for result in results:
+        _print_turn(result)
+    failed = [result for result in results if not result.ok]
+    console.print(
+        "\n[green]✓ demo finished: every expectation held[/]"
+        if not failed
+        else f"\n[red]✗ demo: {len(failed)} turns did not go as expected[/]"
+    )
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- chat
+
+
+async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
+    from frontdesk.workflows.persistence import open_persistence
+    from frontdesk.workflows.session import start_call
+    from frontdesk.workflows.simulate import _reply_of
+
+    async with open_persistence(workflow, embedded_dir=embedded_dir) as persistence:
+        call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
+
+        def show(events: list[Any], agent: str | None) -> None:
+            reply, speaker, handoffs = _reply_of(events, agent)
+            for handoff in handoffs:
+                console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+            if reply:
+                console.print(f"[bold]{speaker}[/]: {reply}")
+
+        state = "resumed" if call.resumed else "new call"
+        console.print(
+            f"[dim]{state} {call.session_id[:8]} as {caller}. Type as the caller; "
+            "/drop hangs up and calls back, /data shows caller data, /quit ends.[/]"
+        )
+        show(list(call.opening.events) if call.opening else [], None)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    line = await loop.run_in_executor(None, lambda: input("you> "))
+                except EOFError:
+                    break
+                text = line.strip()
+                if text in ("/quit", "/exit"):
+                    break
+                if text == "/data":
+                    console.print(json.dumps(call.userdata.fields))
+                    continue
+                if text == "/drop":
+                    await call.aclose("caller dropped")
+                    console.print("[magenta]✂ dropped; calling back…[/]")
+                    call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
+                    show(list(call.opening.events) if call.opening else [], None)
+                    continue
+                if not text:
+                    continue
+                before = call.session.current_agent.id
+                run = await call.session.run(user_input=text)
+                show(list(run.events), before)
+        finally:
+            await call.aclose("caller hung up")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    workflow = _workflow(args.config)
+    embedded_dir = Path(args.state_dir) if args.state_dir else None
+    asyncio.run(_chat(workflow, args.caller, embedded_dir))
+    return 0
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+async def _sessions(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.persistence import open_persistence
+    from frontdesk.workflows.transcript import build_transcript
+
+    workflow = _workflow(args.config)
+    embedded_dir = Path(args.state_dir) if args.state_dir else None
+    async with open_persistence(
+        workflow, embedded_dir=embedded_dir, allow_embedded=embedded_dir is not None
+    ) as persistence:
+        store = persistence.store
+        if args.action == "list":
+            summaries = await store.list_sessions()
+            table = Table("session", "caller hash", "agent", "turns", "age")
+            import time
+
+            for summary in summaries:
+                table.add_row(
+                    summary.session_id,
+                    (summary.caller_hash or "-")[:12],
+                    summary.current_agent,
+                    str(summary.turns),
+                    f"{time.time() - summary.updated_at:.0f}s",
+                )
+            console.print(table)
+            return 0
+        if args.action == "forget-caller":
+            removed = await store.forget_caller(args.target)
+            console.print(f"removed {removed} session(s) of that caller")
+            return 0
+        if args.action == "delete":
+            await store.delete(args.target)
+            console.print(f"deleted session {args.target}")
+            return 0
+        state = await store.load(args.target)
+        if args.action == "export":
+            print(state.model_dump_json(indent=2))
+            return 0
+        transcript = build_transcript(state.session_id, state.items)
+        console.print(
+            f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
+            f"agent {state.current_agent}, {state.turns} turns"
+        )
+        for line in transcript.lines:
+            who = "caller" if line.role == "caller" else line.agent
+            console.print(f"  [bold]{who}[/]: {line.text}")
+        console.print("handoff trail:")
+        for entry in state.handoff_trail:
+            console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
+        console.print(f"caller data: {json.dumps(state.caller_data)}")
+        return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    if args.action != "list" and not args.target:
+        raise FrontdeskError(f"'frontdesk sessions {args.action}' needs an argument")
+    return asyncio.run(_sessions(args))
+
+
+# --------------------------------------------------------------------------- providers, worker
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.providers import cmd_providers as show_providers
+
+    return show_providers(_workflow(args.config), console)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.worker import run_worker
+
+    return run_worker(list(args.livekit_args), args.config or _default_config())
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frontdesk",
+        description="Multi-agent handoff orchestration for LiveKit voice calls.",
+    )
+    parser.add_argument("--version", action="version", version=f"frontdesk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    validate = add("validate", cmd_validate, "check a workflow config and report every problem")
+    validate.add_argument("config", nargs="?", help="config file (default: ./config.toml or the embedded default)")
+
+    graph = add("graph", cmd_graph, "draw the workflow's agents and routes")
+    graph.add_argument("config", nargs="?", help="config file")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+
+    chat = add("chat", cmd_chat, "talk to the workflow as a caller, in the terminal")
+    chat.add_argument("--config", help="config file")
+    chat.add_argument("--caller", default="+15550000000", help="caller identity (phone number)")
+    chat.add_argument(
+        "--state-dir",
+        help="keep the embedded Redis data here, so a later chat with the same --caller resumes",
+    )
+
+    simulate = add("simulate", cmd_simulate, "run a scripted call with expectations")
+    simulate.add_argument("scenario", help="scenario file (TOML)")
+    simulate.add_argument("--config", help="config file (overrides the scenario's)")
+    simulate.add_argument("--json", action="store_true", help="print one JSON object per turn")
+    simulate.add_argument("--no-state", action="store_true", help="run without Redis persistence")
+
+    demo = add("demo", cmd_demo, "run the default workflow end to end, offline: handoff, drop, resume")
+    demo.add_argument("--config", help="config file (default: the embedded default workflow)")
+
+    sessions = add("sessions", cmd_sessions, "list, show, export or delete stored sessions")
+    sessions.add_argument("action", choices=["list", "show", "export", "delete", "forget-caller"])
+    sessions.add_argument("target", nargs="?", help="session id, or caller identity for forget-caller")
+    sessions.add_argument("--config", help="config file")
+    sessions.add_argument("--format", choices=["json"], default="json", help="export format")
+    sessions.add_argument("--state-dir", help="the embedded Redis data folder used by `chat --state-dir`")
+
+    providers = add("providers", cmd_providers, "list provider profiles and the keys they need")
+    providers.add_argument("--config", help="config file")
+
+    worker = add("worker", cmd_worker, "run the LiveKit worker (LiveKit's modes: dev, start, console, …)")
+    worker.add_argument("--config", help="config file")
+    worker.add_argument("livekit_args", nargs=argparse.REMAINDER, help="passed to LiveKit's CLI")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["worker"]:
+        # LiveKit's own CLI parses everything after `worker` (including --help).
+        config = None
+        rest = arguments[1:]
+        if rest[:1] == ["--config"] and len(rest) > 1:
+            config, rest = rest[1], rest[2:]
+        return _guarded(lambda: cmd_worker(argparse.Namespace(livekit_args=rest, config=config)))
+    parser = build_parser()
+    args = parser.parse_args(arguments)
+    _setup_logging(args.verbose)
+    return _guarded(lambda: int(args.handler(args)))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except FrontdeskError as exc:
+        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("FRONTDESK_DEBUG"):
+            traceback.print_exc()
+        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Opening the state store a command or a worker uses: a configured Redis, or the embedded one.
+
+The URL comes from ``FRONTDESK_REDIS_URL``, else ``[state] redis_url``. When neither is set,
+commands that run calls locally (``demo``, ``chat``, ``simulate``) start a private
+``redis-server`` (:class:`~frontdesk.state.embedded.EmbeddedRedis`): real Redis, never a fake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from frontdesk.errors import StateError
+from frontdesk.state.connection import connect_redis
+from frontdesk.state.embedded import EmbeddedRedis
+from frontdesk.state.identity import caller_secret_from_env
+from frontdesk.state.redis_store import RedisSessionStore
+from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.session import Persistence
+
+logger = logging.getLogger("frontdesk.state")
+
+REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
+
+
+def configured_redis_url(workflow: Workflow) -> str:
+    """The Redis URL in force: the environment first, then config; '' means none."""
+    return os.environ.get(REDIS_URL_ENV, "").strip() or workflow.config.state.redis_url.strip()
+
+
+@contextlib.asynccontextmanager
+async def open_persistence(
+    workflow: Workflow, *, embedded_dir: Path | None = None, allow_embedded: bool = True
+) -> AsyncIterator[Persistence]:
+    """Yield the :class:`Persistence` of ``workflow``, starting an embedded server if needed.
+
+    ``embedded_dir`` keeps the embedded server's AOF files there (so state outlives the
+    command); without it they live in a temporary folder removed afterwards.
+    """
+    settings = workflow.config.state
+    url = configured_redis_url(workflow)
+    async with contextlib.AsyncExitStack() as stack:
+        if not url:
+            if not allow_embedded:
+                raise StateError(
+                    f"no Redis configured: set {REDIS_URL_ENV} or [state] redis_url in {workflow.source}"
+                )
+            server = EmbeddedRedis(data_dir=embedded_dir)
+            await stack.enter_async_context(server)
+            url = server.url
+            logger.info("using an embedded redis-server at %s", url)
+        client = connect_redis(
+            url,
+            mode=settings.mode,
+            sentinels=settings.sentinels,
+            sentinel_service=settings.sentinel_service,
+        )
+        stack.push_async_callback(client.aclose)
+        store = RedisSessionStore(
+            client,
+            key_prefix=settings.key_prefix,
+            ttl=settings.ttl,
+            lease_ttl=settings.lease_ttl,
+            snapshot_every=settings.snapshot_every,
+            caller_secret=caller_secret_from_env(),
+        )
+        yield Persistence(store=store, settings=settings, caller_secret=caller_secret_from_env())

@@ -1,0 +1,307 @@
+"""Session assembly: one call = one ``AgentSession`` on the start agent or the resumed one.
+
+This is where the layers meet (config → workflow → agents → session → state):
+
+1. look the caller up in the state store and decide, with :func:`frontdesk.state.resume.plan_resume`,
+   whether they resume (same agent, saved history and caller data, no greeting) or start fresh;
+2. build the ``AgentSession[CallerData]`` with the profile's pipeline and the right first agent;
+3. claim the session (lease + fencing token) and attach a recorder that persists every change in
+   the background.
+
+A broken Redis never stops a call: the lookup failing means a fresh start, a claim failing means
+the call goes on unpersisted while the writer keeps retrying.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from livekit import rtc
+from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.llm import ChatContext
+from livekit.agents.voice.run_result import RunResult
+
+from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
+from frontdesk.agents.handoff import context_for_handoff
+from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.userdata import CallerData, HandoffRecord
+from frontdesk.errors import CorruptStateError, StateError
+from frontdesk.state.identity import caller_hash
+from frontdesk.state.models import SessionState
+from frontdesk.state.resume import ResumePlan, plan_resume
+from frontdesk.state.store import Lease, SessionStore
+from frontdesk.state.writer import SessionWriter
+from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
+from frontdesk.workflows.recorder import SessionRecorder
+from frontdesk.workflows.transcript import Transcript, build_transcript
+
+logger = logging.getLogger("frontdesk.session")
+
+CLOSE_FLUSH_TIMEOUT = 5.0
+"""Seconds a closing call waits for Redis to acknowledge its last writes."""
+
+
+class PipelineComponents(Protocol):
+    """The voice pipeline of a provider profile (see :mod:`frontdesk.workflows.providers`)."""
+
+    stt: stt.STT | None
+    llm: llm.LLM | None
+    tts: tts.TTS | None
+    vad: vad.VAD | None
+
+
+@dataclass(frozen=True)
+class TextPipeline:
+    """The offline profile's pipeline: the offline brain, no audio."""
+
+    llm: llm.LLM | None
+    stt: stt.STT | None = None
+    tts: tts.TTS | None = None
+    vad: vad.VAD | None = None
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What a call needs to persist and resume: the store, its settings and the caller secret."""
+
+    store: SessionStore
+    settings: StateSection
+    caller_secret: bytes
+    owner: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:8]}")
+
+
+@dataclass
+class Call:
+    """One live call: its ``AgentSession`` and the persistence attached to it."""
+
+    session: AgentSession[CallerData]
+    session_id: str
+    plan: ResumePlan | None
+    opening: RunResult[Any] | None
+    started_at: float
+    persistence: Persistence | None = None
+    recorder: SessionRecorder | None = None
+    writer: SessionWriter | None = None
+    lease: Lease | None = None
+    closed: bool = False
+
+    @property
+    def resumed(self) -> bool:
+        return self.plan is not None and self.plan.kind == "resume"
+
+    @property
+    def userdata(self) -> CallerData:
+        return self.session.userdata
+
+    def transcript(self) -> Transcript:
+        return build_transcript(self.session_id, self.session.history.items)
+
+    async def flush(self, timeout: float = CLOSE_FLUSH_TIMEOUT) -> bool:
+        """Persist everything so far; True once Redis has acknowledged it (or nothing to persist)."""
+        if self.recorder is None or self.writer is None:
+            return True
+        self.recorder.capture()
+        return await self.writer.flush(timeout)
+
+    async def aclose(self, reason: str = "caller left") -> Transcript:
+        """End the call: close the session, save the final state, return the transcript.
+
+        The stored session is kept (not marked ended) so a caller who dropped can resume within
+        the resume window.
+        """
+        if self.closed:
+            return self.transcript()
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.session.aclose()
+        saved = await self.flush()
+        if self.recorder is not None:
+            self.recorder.detach()
+        if self.writer is not None:
+            await self.writer.aclose()
+        if self.persistence is not None and self.lease is not None:
+            try:
+                await self.persistence.store.release(self.lease)
+            except Exception as exc:
+                logger.warning("session %s: could not release its lease: %s", self.session_id, exc)
+        transcript = self.transcript()
+        if not saved:
+            logger.error(
+                "session %s: final state NOT acknowledged by Redis within %.0fs (%s)",
+                self.session_id,
+                CLOSE_FLUSH_TIMEOUT,
+                reason,
+            )
+        logger.info(
+            "session %s ended (%s): %d caller turns, agents %s, %.1fs",
+            self.session_id,
+            reason,
+            transcript.caller_turns,
+            " > ".join(transcript.agents_visited) or "-",
+            time.time() - self.started_at,
+        )
+        return transcript
+
+
+async def find_resume_plan(
+    workflow: Workflow, persistence: Persistence, caller_identity: str | None
+) -> ResumePlan:
+    """Look the caller up and decide how the call starts. Never raises: a failure is a fresh start."""
+    state: SessionState | None = None
+    if caller_identity:
+        store = persistence.store
+        try:
+            session_id = await store.find_by_caller(caller_identity)
+            if session_id is not None:
+                state = await store.load(session_id)
+        except CorruptStateError as exc:
+            logger.warning("caller's stored session is corrupt and was quarantined; starting fresh: %s", exc)
+        except (StateError, OSError, ConnectionError) as exc:
+            logger.warning("state store unreachable at call start; starting fresh: %s", exc)
+    return plan_resume(
+        state,
+        now=time.time(),
+        resume_window=persistence.settings.resume_window,
+        workflow_hash=workflow.content_hash,
+        known_agents=set(workflow.config.agents),
+        start_agent=workflow.start,
+    )
+
+
+async def start_call(
+    *,
+    workflow: Workflow,
+    caller_identity: str | None = None,
+    components: PipelineComponents | None = None,
+    agent_components: Callable[[str], AgentComponents] | None = None,
+    persistence: Persistence | None = None,
+    room: rtc.Room | None = None,
+    room_options: Any = None,
+) -> Call:
+    """Start (or resume) a call and return it once the first agent has spoken.
+
+    Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
+    ``call.session.run(user_input=...)``.
+    """
+    pipeline = components or TextPipeline(llm=OfflineBrain(workflow=workflow))
+    plan = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
+    state = plan.state if plan is not None and plan.kind != "fresh" else None
+
+    session_id = state.session_id if state is not None and plan is not None and plan.kind == "resume" else uuid.uuid4().hex
+    data = CallerData(session_id=session_id, caller_identity=caller_identity)
+    entry: Entry = "call_start"
+    agent_name = workflow.start
+    history: ChatContext | None = None
+    agent_ctx: ChatContext | None = None
+    if state is not None and plan is not None:
+        data.fields = {k: v for k, v in state.caller_data.items() if k in workflow.config.caller_data}
+        if plan.kind == "resume":
+            agent_name = plan.agent
+            entry = "resume"
+            data.greeted = set(state.greeted)
+            data.handoff_trail = [
+                HandoffRecord(from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at)
+                for h in state.handoff_trail
+            ]
+            history = ChatContext.from_dict({"items": state.items})
+            agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
+        logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
+
+    factory = AgentFactory(workflow=workflow, components=agent_components or (lambda _n: AgentComponents()))
+    session = AgentSession[CallerData](
+        userdata=data,
+        llm=pipeline.llm,
+        stt=pipeline.stt,
+        tts=pipeline.tts,
+        vad=pipeline.vad,
+        turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+    )
+    if history is not None:
+        session.history.insert(list(history.items))
+    agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)
+
+    call = Call(
+        session=session,
+        session_id=session_id,
+        plan=plan,
+        opening=None,
+        started_at=time.time(),
+        persistence=persistence,
+    )
+    if persistence is not None:
+        await _attach_persistence(call, workflow, persistence, caller_identity, state if entry == "resume" else None)
+
+    start_kwargs: dict[str, Any] = {"agent": agent}
+    if room is not None:
+        start_kwargs["room"] = room
+        if room_options is not None:
+            start_kwargs["room_options"] = room_options
+    else:
+        start_kwargs["capture_run"] = True
+    call.opening = await session.start(**start_kwargs)
+    if call.recorder is not None:
+        call.recorder.attach()
+        call.recorder.capture()
+    return call
+
+
+async def _cap_for_resume(
+    workflow: Workflow, state: SessionState, agent: str, history: ChatContext
+) -> ChatContext:
+    """The resumed agent's context: the saved history, capped like a handoff into it would be.
+
+    A ``summary`` route is resumed with the full history instead: summarising would put a model
+    call on the reconnect path.
+    """
+    policy = ContextPolicy(kind="full")
+    last = state.handoff_trail[-1] if state.handoff_trail else None
+    if last is not None and last.to_agent == agent and last.from_agent in workflow.config.agents:
+        for route in workflow.agent(last.from_agent).handoffs:
+            if route.to == agent and route.policy.kind != "summary":
+                policy = route.policy
+    return await context_for_handoff(policy, history, summarizer=None)
+
+
+async def _attach_persistence(
+    call: Call,
+    workflow: Workflow,
+    persistence: Persistence,
+    caller_identity: str | None,
+    resumed_state: SessionState | None,
+) -> None:
+    """Claim the session and wire the recorder; on a Redis failure the writer retries later."""
+    hashed = caller_hash(caller_identity, persistence.caller_secret) if caller_identity else None
+    created_at = resumed_state.created_at if resumed_state is not None else time.time()
+    recorder_ref: list[SessionRecorder] = []
+
+    def full_state() -> SessionState:
+        return recorder_ref[0].full_state()
+
+    writer = SessionWriter(
+        store=persistence.store,
+        session_id=call.session_id,
+        owner=persistence.owner,
+        full_state=full_state,
+        queue_limit=persistence.settings.queue_limit,
+        caller_identity=caller_identity,
+        create=resumed_state is None,
+    )
+    recorder = SessionRecorder(
+        session=call.session,
+        writer=writer,
+        workflow=workflow,
+        caller_hash=hashed,
+        created_at=created_at,
+        persisted_ids={item["id"] for item in resumed_state.items} if resumed_state else None,
+    )
+    recorder_ref.append(recorder)
+    call.writer = writer
+    call.recorder = recorder
+    await writer.start()
+    call.lease = writer.lease
