@@ -12,11 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from livekit.agents import RunContext, ToolError, function_tool
-from livekit.agents.llm import RawFunctionTool
-
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.config import CallerField
+from livekit.agents import RunContext, ToolError, function_tool
+from livekit.agents.llm import RawFunctionTool
 
 logger = logging.getLogger("frontdesk.agents")
 
@@ -30,7 +29,9 @@ def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
-def make_record_tool(field_name: str, spec: CallerField, *, on_recorded: OnRecorded) -> RawFunctionTool[Any, Any]:
+def make_record_tool(
+    field_name: str, spec: CallerField, *, on_recorded: OnRecorded
+) -> RawFunctionTool[Any, Any]:
     """The ``record_<field>`` tool for one caller-data field."""
     parameter: dict[str, Any] = {"type": "string", "description": spec.description}
     if spec.example:

@@ -17,15 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from livekit.agents import Agent, RunContext, llm, stt, tts
-from livekit.agents.llm import ChatContext
-from livekit.agents.types import NOT_GIVEN, NotGivenOr
-
 from frontdesk.agents.fields import make_record_tool
 from frontdesk.agents.handoff import make_transfer_tool
 from frontdesk.agents.prompt import handoff_note, opening_note, render_instructions, resume_note
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.config import Workflow
+from livekit.agents import Agent, RunContext, llm, stt, tts
+from livekit.agents.llm import ChatContext
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 logger = logging.getLogger("frontdesk.agents")
 
@@ -67,7 +66,10 @@ class AgentFactory:
     def instructions_for(self, name: str, caller_data: CallerData) -> str:
         agent = self.workflow.agent(name)
         needed = [
-            (field_name, self.workflow.field(field_name).ask or self.workflow.field(field_name).description)
+            (
+                field_name,
+                self.workflow.field(field_name).ask or self.workflow.field(field_name).description,
+            )
             for field_name in caller_data.missing(agent.collects)
         ]
         return render_instructions(
@@ -122,7 +124,9 @@ class FlowAgent(Agent):
         self._factory = factory
 
     def _build_next(self, name: str, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
-        return self._factory.build(name, caller_data=caller_data, chat_ctx=chat_ctx, entry="handoff")
+        return self._factory.build(
+            name, caller_data=caller_data, chat_ctx=chat_ctx, entry="handoff"
+        )
 
     async def _on_recorded(self, context: RunContext[CallerData]) -> None:
         await self.update_instructions(self._factory.instructions_for(self.name, context.userdata))
@@ -135,7 +139,9 @@ class FlowAgent(Agent):
             self.session.generate_reply(instructions=resume_note())
         elif self.entry == "handoff":
             self.session.generate_reply(
-                instructions=handoff_note(data.handoff_trail[-1].from_agent if data.handoff_trail else None)
+                instructions=handoff_note(
+                    data.handoff_trail[-1].from_agent if data.handoff_trail else None
+                )
             )
         elif self.name not in data.greeted:
             data.greeted = data.greeted | {self.name}

@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import Agent, RunContext, function_tool, llm
-from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
-
 from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
 from frontdesk.agents.userdata import CallerData, HandoffRecord
 from frontdesk.workflows.config import ContextPolicy, Route, Workflow
+from livekit.agents import Agent, RunContext, function_tool, llm
+from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
 
 logger = logging.getLogger("frontdesk.agents")
 
@@ -84,16 +83,15 @@ async def context_for_handoff(
         if policy.kind == "last":
             for message in conversation_messages(history)[-policy.last :]:
                 inherited.insert(message)
-        elif policy.kind == "summary":
-            if summarizer is not None:
-                try:
-                    summary = await summarize(summarizer, history)
-                except Exception:  # a failing summary must not fail the handoff
-                    logger.exception("summary for a handoff failed; handing off without it")
-                else:
-                    # dated just before the trigger: the context is ordered by creation time
-                    at = trigger.created_at - 0.001 if trigger is not None else time.time()
-                    inherited.insert(ChatMessage(role="assistant", content=[summary], created_at=at))
+        elif policy.kind == "summary" and summarizer is not None:
+            try:
+                summary = await summarize(summarizer, history)
+            except Exception:  # a failing summary must not fail the handoff
+                logger.exception("summary for a handoff failed; handing off without it")
+            else:
+                # dated just before the trigger: the context is ordered by creation time
+                at = trigger.created_at - 0.001 if trigger is not None else time.time()
+                inherited.insert(ChatMessage(role="assistant", content=[summary], created_at=at))
     if trigger is not None and not any(item.id == trigger.id for item in inherited.items):
         inherited.insert(trigger)
     return inherited
@@ -126,7 +124,9 @@ def make_transfer_tool(
                 f"Transfer refused: {recent} transfers already happened since the caller last "
                 f"spoke. Stay with the caller and tell them: {workflow.config.workflow.loop_fallback}"
             )
-        data.pending_handoff = HandoffRecord(from_agent=from_agent, to_agent=route.to, reason=route.when)
+        data.pending_handoff = HandoffRecord(
+            from_agent=from_agent, to_agent=route.to, reason=route.when
+        )
         summarizer = context.session.current_agent.llm or context.session.llm
         chat_ctx = await context_for_handoff(
             route.policy,

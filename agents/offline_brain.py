@@ -31,10 +31,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import llm
-from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
-
 from frontdesk.agents.prompt import (
     HANDOFF_NOTE_MARKER,
     OPENING_NOTE_MARKER,
@@ -46,6 +42,14 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.config import Workflow
+from livekit.agents import llm
+from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""
@@ -125,9 +129,17 @@ class OfflineBrain(llm.LLM):
                 known.update(_recorded_values(items))
                 return self._collect_or_reply(context, items, known, tool_names)
 
-        note = _text(last) if last is not None and last.type == "message" and last.role == "system" else ""
+        note = (
+            _text(last)
+            if last is not None and last.type == "message" and last.role == "system"
+            else ""
+        )
         if note.startswith(RESUME_NOTE_MARKER):
-            welcome = fill_template(agent.resume, known) if agent.resume else "Welcome back. Let's pick up where we left off."
+            welcome = (
+                fill_template(agent.resume, known)
+                if agent.resume
+                else "Welcome back. Let's pick up where we left off."
+            )
             follow_up = self._collect_or_reply(context, items, known, set(), ask_only=True)
             return Decision(text=f"{welcome} {follow_up.text}".strip())
         if note.startswith(OPENING_NOTE_MARKER):
@@ -150,9 +162,17 @@ class OfflineBrain(llm.LLM):
         ask_only: bool = False,
     ) -> Decision:
         agent = self._workflow.agent(context.agent)
-        caller_messages = [_text(item)[:MAX_SCANNED_CHARS] for item in items if item.type == "message" and item.role == "user"]
+        caller_messages = [
+            _text(item)[:MAX_SCANNED_CHARS]
+            for item in items
+            if item.type == "message" and item.role == "user"
+        ]
         last_agent_line = next(
-            (_text(item) for item in reversed(items) if item.type == "message" and item.role == "assistant"),
+            (
+                _text(item)
+                for item in reversed(items)
+                if item.type == "message" and item.role == "assistant"
+            ),
             "",
         )
         last_is_caller = bool(items) and items[-1].type == "message" and items[-1].role == "user"
@@ -168,9 +188,16 @@ class OfflineBrain(llm.LLM):
                         found = _search_value(finder, spec.regex, utterance)
                         if found:
                             return Decision(tool=tool, arguments={"value": found})
-                if spec.ask and last_is_caller and last_agent_line.endswith(spec.ask) and caller_messages:
+                if (
+                    spec.ask
+                    and last_is_caller
+                    and last_agent_line.endswith(spec.ask)
+                    and caller_messages
+                ):
                     return Decision(tool=tool, arguments={"value": caller_messages[-1].strip()})
-            return Decision(text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?")
+            return Decision(
+                text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?"
+            )
         if ask_only:
             return Decision(text="")
         if agent.reply:
@@ -197,7 +224,9 @@ class OfflineBrain(llm.LLM):
         return None
 
     def _summary(self, items: list[Any]) -> str:
-        said = [_text(item)[:200] for item in items if item.type == "message" and item.role == "user"]
+        said = [
+            _text(item)[:200] for item in items if item.type == "message" and item.role == "user"
+        ]
         if not said:
             return SUMMARY_PREFIX + "the caller has not said anything yet."
         quoted = "; ".join(f'"{text}"' for text in said[-3:])
@@ -232,7 +261,11 @@ def _recorded_values(items: list[Any]) -> dict[str, str]:
     values: dict[str, str] = {}
     calls = {item.call_id: item for item in items if item.type == "function_call"}
     for item in items:
-        if item.type == "function_call_output" and item.name.startswith("record_") and not item.is_error:
+        if (
+            item.type == "function_call_output"
+            and item.name.startswith("record_")
+            and not item.is_error
+        ):
             call = calls.get(item.call_id)
             if call is None:
                 continue
@@ -281,7 +314,9 @@ class OfflineBrainStream(llm.LLMStream):
             )
             return
         self._event_ch.send_nowait(
-            ChatChunk(id=request_id, delta=ChoiceDelta(role="assistant", content=self._decision.text))
+            ChatChunk(
+                id=request_id, delta=ChoiceDelta(role="assistant", content=self._decision.text)
+            )
         )
 
 

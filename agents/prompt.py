@@ -50,7 +50,12 @@ def render_instructions(
 
     ``needed`` holds ``(field, question)`` pairs in the order the agent should ask them.
     """
-    lines = [base.rstrip(), "", CONTEXT_HEADER, f'You are the "{agent}" agent of the {workflow_name} line.']
+    lines = [
+        base.rstrip(),
+        "",
+        CONTEXT_HEADER,
+        f'You are the "{agent}" agent of the {workflow_name} line.',
+    ]
     if known:
         lines.append(KNOWN_HEADER)
         lines.extend(f"- {name}: {_one_line(value)}" for name, value in known.items())

@@ -33,7 +33,9 @@ class CallerData(BaseModel):
     fields: dict[str, str] = Field(
         default_factory=dict, description="Caller data collected so far, by field name."
     )
-    greeted: set[str] = Field(default_factory=set, description="Agents that have greeted the caller.")
+    greeted: set[str] = Field(
+        default_factory=set, description="Agents that have greeted the caller."
+    )
     handoff_trail: list[HandoffRecord] = Field(
         default_factory=list, description="Every handoff of the call, in order."
     )

@@ -32,7 +32,9 @@ DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
 
 def _setup_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     # LiveKit logs every tool error and speech event at INFO/WARNING; the CLI shows its own.
     logging.getLogger("livekit").setLevel(logging.INFO if verbose else logging.ERROR)
     logging.getLogger("livekit.agents").setLevel(logging.INFO if verbose else logging.ERROR)
@@ -185,7 +187,9 @@ async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
                 if text == "/drop":
                     await call.aclose("caller dropped")
                     console.print("[magenta]✂ dropped; calling back…[/]")
-                    call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
+                    call = await start_call(
+                        workflow=workflow, caller_identity=caller, persistence=persistence
+                    )
                     show(list(call.opening.events) if call.opening else [], None)
                     continue
                 if not text:
@@ -292,13 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(handler=handler)
         return command
 
     validate = add("validate", cmd_validate, "check a workflow config and report every problem")
-    validate.add_argument("config", nargs="?", help="config file (default: ./config.toml or the embedded default)")
+    validate.add_argument(
+        "config", nargs="?", help="config file (default: ./config.toml or the embedded default)"
+    )
 
     graph = add("graph", cmd_graph, "draw the workflow's agents and routes")
     graph.add_argument("config", nargs="?", help="config file")
@@ -318,20 +326,28 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print one JSON object per turn")
     simulate.add_argument("--no-state", action="store_true", help="run without Redis persistence")
 
-    demo = add("demo", cmd_demo, "run the default workflow end to end, offline: handoff, drop, resume")
+    demo = add(
+        "demo", cmd_demo, "run the default workflow end to end, offline: handoff, drop, resume"
+    )
     demo.add_argument("--config", help="config file (default: the embedded default workflow)")
 
     sessions = add("sessions", cmd_sessions, "list, show, export or delete stored sessions")
     sessions.add_argument("action", choices=["list", "show", "export", "delete", "forget-caller"])
-    sessions.add_argument("target", nargs="?", help="session id, or caller identity for forget-caller")
+    sessions.add_argument(
+        "target", nargs="?", help="session id, or caller identity for forget-caller"
+    )
     sessions.add_argument("--config", help="config file")
     sessions.add_argument("--format", choices=["json"], default="json", help="export format")
-    sessions.add_argument("--state-dir", help="the embedded Redis data folder used by `chat --state-dir`")
+    sessions.add_argument(
+        "--state-dir", help="the embedded Redis data folder used by `chat --state-dir`"
+    )
 
     providers = add("providers", cmd_providers, "list provider profiles and the keys they need")
     providers.add_argument("--config", help="config file")
 
-    worker = add("worker", cmd_worker, "run the LiveKit worker (LiveKit's modes: dev, start, console, …)")
+    worker = add(
+        "worker", cmd_worker, "run the LiveKit worker (LiveKit's modes: dev, start, console, …)"
+    )
     worker.add_argument("--config", help="config file")
     worker.add_argument("livekit_args", nargs=argparse.REMAINDER, help="passed to LiveKit's CLI")
     return parser
@@ -363,7 +379,9 @@ def _guarded(run: Callable[[], int]) -> int:
     except Exception as exc:
         if os.environ.get("FRONTDESK_DEBUG"):
             traceback.print_exc()
-        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)")
+        err_console.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)"
+        )
         return 1
 
 

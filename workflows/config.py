@@ -48,7 +48,9 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
     else:
-        raise ValueError(f"expected a duration such as '15m', '90s' or a number of seconds, got {value!r}")
+        raise ValueError(
+            f"expected a duration such as '15m', '90s' or a number of seconds, got {value!r}"
+        )
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
@@ -80,7 +82,9 @@ class _Strict(BaseModel):
 class WorkflowSection(_Strict):
     """``[workflow]``: the workflow's name and where a call starts."""
 
-    name: str = Field(min_length=1, description="Workflow name; part of the stored session identity.")
+    name: str = Field(
+        min_length=1, description="Workflow name; part of the stored session identity."
+    )
     start: Name = Field(description="The agent a new call starts on.")
     description: str = Field(default="", description="Free text shown by `frontdesk graph`.")
     max_handoffs_per_turn: int = Field(
@@ -171,7 +175,9 @@ class Route(_Strict):
     """``[[agents.<agent>.handoffs]]``: a way from this agent to another."""
 
     to: Name = Field(description="The agent the call goes to.")
-    when: str = Field(min_length=1, description="When to hand off; the transfer tool's description.")
+    when: str = Field(
+        min_length=1, description="When to hand off; the transfer tool's description."
+    )
     examples: tuple[str, ...] = Field(
         default=(),
         description="Caller phrases that mean this route (case-insensitive); the offline brain "
@@ -231,7 +237,9 @@ class ComponentOverride(_Strict):
         changes = self.model_dump(exclude_none=True)
         if base is None:
             if "provider" not in changes:
-                raise ValueError("an override of a component the profile lacks must name a provider")
+                raise ValueError(
+                    "an override of a component the profile lacks must name a provider"
+                )
             return ComponentConfig(**changes)
         return ComponentConfig(**{**base.model_dump(), **changes})
 
@@ -337,9 +345,13 @@ class StateSection(_Strict):
     )
     sentinel_service: str = Field(default="mymaster", description="Sentinel's master name.")
     key_prefix: str = Field(
-        default="frontdesk", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="First part of every key."
+        default="frontdesk",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="First part of every key.",
     )
-    ttl: Duration = Field(default=86400.0, gt=0, description="A session's lifetime after its last write.")
+    ttl: Duration = Field(
+        default=86400.0, gt=0, description="A session's lifetime after its last write."
+    )
     resume_window: Duration = Field(
         default=900.0, ge=0, description="How long after a drop a returning caller resumes."
     )
@@ -468,7 +480,9 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     from frontdesk.workflows.graph import check_graph
 
     issues = check_graph(config)
-    errors = [locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error]
+    errors = [
+        locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error
+    ]
     if errors:
         raise ConfigError(errors)
     warnings = tuple(
@@ -501,7 +515,9 @@ def format_path(path: tuple[str | int, ...]) -> str:
 
 
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY_RE = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def _split_dotted(key: str) -> list[str]:

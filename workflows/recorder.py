@@ -13,13 +13,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from livekit.agents import AgentSession
-from livekit.agents.llm import ChatContext
-
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry, SessionState
 from frontdesk.state.writer import SessionWriter
 from frontdesk.workflows.config import Workflow
+from livekit.agents import AgentSession
+from livekit.agents.llm import ChatContext
 
 _EVENTS = ("conversation_item_added", "function_tools_executed", "agent_state_changed")
 
@@ -37,9 +36,9 @@ def meta_of(data: CallerData, *, turns: int) -> dict[str, Any]:
         "caller_data": dict(data.fields),
         "greeted": sorted(data.greeted),
         "handoff_trail": [
-            HandoffEntry(from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at).model_dump(
-                mode="json"
-            )
+            HandoffEntry(
+                from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at
+            ).model_dump(mode="json")
             for h in data.handoff_trail
         ],
         "turns": turns,
@@ -71,7 +70,9 @@ class SessionRecorder:
     @property
     def turns(self) -> int:
         return sum(
-            1 for item in self._session.history.items if item.type == "message" and item.role == "user"
+            1
+            for item in self._session.history.items
+            if item.type == "message" and item.role == "user"
         )
 
     def attach(self) -> None:
@@ -92,7 +93,9 @@ class SessionRecorder:
         """Submit what changed since the last capture; returns the number of new items."""
         new_items = [item for item in self._session.history.items if item.id not in self._persisted]
         self._persisted.update(item.id for item in new_items)
-        self._writer.submit(serialize_items(new_items), meta_of(self._session.userdata, turns=self.turns))
+        self._writer.submit(
+            serialize_items(new_items), meta_of(self._session.userdata, turns=self.turns)
+        )
         return len(new_items)
 
     def full_state(self) -> SessionState:

@@ -22,16 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from livekit import rtc
-from livekit.agents import AgentSession, llm, stt, tts, vad
-from livekit.agents.llm import ChatContext
-from livekit.agents.voice.run_result import RunResult
-
 from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData, HandoffRecord
-from frontdesk.errors import CorruptStateError, StateError
 from frontdesk.state.identity import caller_hash
 from frontdesk.state.models import SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
@@ -40,6 +34,12 @@ from frontdesk.state.writer import SessionWriter
 from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
 from frontdesk.workflows.recorder import SessionRecorder
 from frontdesk.workflows.transcript import Transcript, build_transcript
+from livekit import rtc
+from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.llm import ChatContext
+from livekit.agents.voice.run_result import RunResult
+
+from frontdesk.errors import CorruptStateError, StateError
 
 logger = logging.getLogger("frontdesk.session")
 
@@ -161,7 +161,9 @@ async def find_resume_plan(
             if session_id is not None:
                 state = await store.load(session_id)
         except CorruptStateError as exc:
-            logger.warning("caller's stored session is corrupt and was quarantined; starting fresh: %s", exc)
+            logger.warning(
+                "caller's stored session is corrupt and was quarantined; starting fresh: %s", exc
+            )
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
     return plan_resume(
@@ -193,27 +195,37 @@ async def start_call(
     plan = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
 
-    session_id = state.session_id if state is not None and plan is not None and plan.kind == "resume" else uuid.uuid4().hex
+    session_id = (
+        state.session_id
+        if state is not None and plan is not None and plan.kind == "resume"
+        else uuid.uuid4().hex
+    )
     data = CallerData(session_id=session_id, caller_identity=caller_identity)
     entry: Entry = "call_start"
     agent_name = workflow.start
     history: ChatContext | None = None
     agent_ctx: ChatContext | None = None
     if state is not None and plan is not None:
-        data.fields = {k: v for k, v in state.caller_data.items() if k in workflow.config.caller_data}
+        data.fields = {
+            k: v for k, v in state.caller_data.items() if k in workflow.config.caller_data
+        }
         if plan.kind == "resume":
             agent_name = plan.agent
             entry = "resume"
             data.greeted = set(state.greeted)
             data.handoff_trail = [
-                HandoffRecord(from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at)
+                HandoffRecord(
+                    from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at
+                )
                 for h in state.handoff_trail
             ]
             history = ChatContext.from_dict({"items": state.items})
             agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
 
-    factory = AgentFactory(workflow=workflow, components=agent_components or (lambda _n: AgentComponents()))
+    factory = AgentFactory(
+        workflow=workflow, components=agent_components or (lambda _n: AgentComponents())
+    )
     session = AgentSession[CallerData](
         userdata=data,
         llm=pipeline.llm,
@@ -235,7 +247,9 @@ async def start_call(
         persistence=persistence,
     )
     if persistence is not None:
-        await _attach_persistence(call, workflow, persistence, caller_identity, state if entry == "resume" else None)
+        await _attach_persistence(
+            call, workflow, persistence, caller_identity, state if entry == "resume" else None
+        )
 
     start_kwargs: dict[str, Any] = {"agent": agent}
     if room is not None:

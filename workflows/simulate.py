@@ -25,11 +25,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from frontdesk.workflows.config import KeyLocator, Workflow
+from frontdesk.workflows.session import Call, Persistence, start_call
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from frontdesk.errors import ScenarioError
-from frontdesk.workflows.config import KeyLocator, Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
 
 TURN_TIMEOUT = 30.0
 """Seconds one scripted turn may take before it counts as failed."""
@@ -128,7 +128,9 @@ def parse_scenario(text: str, *, source: Path | None = None) -> Scenario:
     return scenario.model_copy(update={"source": source})
 
 
-def _reply_of(events: list[Any], start_agent: str | None) -> tuple[str, str | None, list[dict[str, str | None]]]:
+def _reply_of(
+    events: list[Any], start_agent: str | None
+) -> tuple[str, str | None, list[dict[str, str | None]]]:
     """(reply text, agent of the last reply, handoffs) of a run's events."""
     agent = start_agent
     reply_agent = start_agent
@@ -189,7 +191,9 @@ class ScenarioRunner:
 
     async def _start(self, caller: str) -> Call:
         return await asyncio.wait_for(
-            start_call(workflow=self._workflow, caller_identity=caller, persistence=self._persistence),
+            start_call(
+                workflow=self._workflow, caller_identity=caller, persistence=self._persistence
+            ),
             TURN_TIMEOUT,
         )
 
@@ -204,7 +208,9 @@ class ScenarioRunner:
             return result
         if turn.event == "reconnect":
             if self._persistence is None:
-                result.failures.append("reconnect needs session state in Redis (persistence is off)")
+                result.failures.append(
+                    "reconnect needs session state in Redis (persistence is off)"
+                )
                 return result
             if call is not None:
                 await call.aclose("caller dropped")
@@ -215,7 +221,9 @@ class ScenarioRunner:
             result.data = dict(call.userdata.fields)
             return result
         if call is None:
-            result.failures.append("the caller is disconnected: add a turn with event = \"reconnect\" first")
+            result.failures.append(
+                'the caller is disconnected: add a turn with event = "reconnect" first'
+            )
             return result
         before = call.session.current_agent.id
         try:

@@ -58,7 +58,9 @@ def _text(item: Any) -> str:
     return " ".join(part for part in content if isinstance(part, str)).strip()
 
 
-def build_transcript(session_id: str, items: Iterable[Any], *, agent: str | None = None) -> Transcript:
+def build_transcript(
+    session_id: str, items: Iterable[Any], *, agent: str | None = None
+) -> Transcript:
     """The transcript of ``items`` (LiveKit ``ChatItem`` objects or their serialised dicts).
 
     ``agent`` is the agent on the call before the first item (set when items are a resumed tail).
@@ -77,7 +79,5 @@ def build_transcript(session_id: str, items: Iterable[Any], *, agent: str | None
             text = _text(item)
             if text:
                 role = "caller" if _field(item, "role") == "user" else "agent"
-                transcript.lines.append(
-                    TranscriptLine(role=role, agent=current, text=text, at=at)
-                )
+                transcript.lines.append(TranscriptLine(role=role, agent=current, text=text, at=at))
     return transcript

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from livekit.agents.llm import ChatContext
-
 from frontdesk.agents.flow_agent import FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_PREFIX
 from frontdesk.workflows.config import ContextPolicy
+from livekit.agents.llm import ChatContext
 
 from .conftest import ROOT, with_changes
 
 
 def _said(events: list[Any]) -> list[str]:
-    return [e.item.text_content for e in events if e.type == "message" and e.item.role == "assistant"]
+    return [
+        e.item.text_content for e in events if e.type == "message" and e.item.role == "assistant"
+    ]
 
 
 async def test_receptionist_greets_once_at_call_start(workflow, open_session) -> None:
@@ -29,7 +30,9 @@ async def test_receptionist_greets_once_at_call_start(workflow, open_session) ->
         assert session.userdata.greeted == {"receptionist"}
 
 
-async def test_outage_is_handed_to_support_which_asks_for_the_account(workflow, open_session) -> None:
+async def test_outage_is_handed_to_support_which_asks_for_the_account(
+    workflow, open_session
+) -> None:
     async with open_session(workflow) as (session, _):
         result = await session.run(user_input="hi, my internet is down")
         result.expect.next_event().is_function_call(name="transfer_to_support")
@@ -73,26 +76,34 @@ async def test_agent_returned_to_does_not_greet_again(workflow, open_session) ->
         assert all("thanks for calling" not in line.lower() for line in _said(result.events))
 
 
-async def test_triggering_utterance_reaches_the_next_agent_under_every_policy(workflow, open_session) -> None:
+async def test_triggering_utterance_reaches_the_next_agent_under_every_policy(
+    workflow, open_session
+) -> None:
     for policy in ("full", "last:1", "summary", "none"):
         variant = with_changes(
-            ROOT / "config.toml", 'context = "full"\nsay = "Let me get you to support."',
+            ROOT / "config.toml",
+            'context = "full"\nsay = "Let me get you to support."',
             f'context = "{policy}"\nsay = "Let me get you to support."',
         )
         async with open_session(variant) as (session, _):
             await session.run(user_input="hello there")
             await session.run(user_input="my internet is down since this morning")
             user_lines = [
-                item.text_content for item in session.current_agent.chat_ctx.items
+                item.text_content
+                for item in session.current_agent.chat_ctx.items
                 if item.type == "message" and item.role == "user"
             ]
             assert user_lines[-1] == "my internet is down since this morning", policy
 
 
-async def test_support_records_account_given_to_receptionist_without_asking(workflow, open_session) -> None:
+async def test_support_records_account_given_to_receptionist_without_asking(
+    workflow, open_session
+) -> None:
     async with open_session(workflow) as (session, _):
         result = await session.run(user_input="my internet is down, my account is AC-55555")
-        result.expect.contains_function_call(name="record_account_number", arguments={"value": "AC-55555"})
+        result.expect.contains_function_call(
+            name="record_account_number", arguments={"value": "AC-55555"}
+        )
         assert session.userdata.fields == {"account_number": "AC-55555"}
         assert all("account number?" not in line.lower() for line in _said(result.events))
 
@@ -110,7 +121,9 @@ async def test_record_tool_refuses_a_value_that_fails_the_pattern(workflow, open
 
 
 async def test_loop_guard_refuses_a_second_handoff_in_one_turn(open_session) -> None:
-    guarded = with_changes(ROOT / "config.toml", "max_handoffs_per_turn = 3", "max_handoffs_per_turn = 1")
+    guarded = with_changes(
+        ROOT / "config.toml", "max_handoffs_per_turn = 3", "max_handoffs_per_turn = 1"
+    )
     async with open_session(guarded) as (session, _):
         await session.run(user_input="my internet is down")
         assert session.current_agent.id == "support"
@@ -166,7 +179,9 @@ async def test_none_policy_keeps_only_the_triggering_utterance() -> None:
 
 async def test_summary_policy_gives_a_summary_then_the_triggering_utterance(workflow) -> None:
     brain = OfflineBrain(workflow=workflow)
-    ctx = await context_for_handoff(ContextPolicy.parse("summary"), _history(*CALL), summarizer=brain)
+    ctx = await context_for_handoff(
+        ContextPolicy.parse("summary"), _history(*CALL), summarizer=brain
+    )
     messages = _messages(ctx)
     assert len(messages) == 2
     assert messages[0][1].startswith(SUMMARY_PREFIX)

@@ -1,0 +1,109 @@
+"""The `frontdesk` command as a user runs it: exit codes, messages, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PASSING = """\
+caller = "+15551230000"
+
+[[turn]]
+say = "hi, my internet is down"
+expect_agent = "support"
+expect_reply_contains = ["account number"]
+
+[[turn]]
+say = "sure, it's AC-48213"
+expect_data = { account_number = "AC-48213" }
+"""
+
+
+def frontdesk(
+    *args: str, cwd: Path = ROOT, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "frontdesk", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
+
+
+def test_validate_default_config_exits_zero() -> None:
+    done = frontdesk("validate", "config.toml")
+    assert done.returncode == 0, done.stderr
+    assert "acme-broadband" in done.stdout
+
+
+def test_validate_broken_config_exits_two_with_key_path_and_line(tmp_path: Path) -> None:
+    broken = (ROOT / "config.toml").read_text().replace('to = "support"', 'to = "suport"', 1)
+    config = tmp_path / "config.toml"
+    config.write_text(broken)
+    done = frontdesk("validate", str(config))
+    line = broken.splitlines().index('to = "suport"') + 1
+    assert done.returncode == 2
+    assert (
+        f"config.toml:{line} agents.receptionist.handoffs[0].to: unknown agent 'suport'"
+        in done.stderr
+    )
+    assert "did you mean 'support'?" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_graph_prints_mermaid() -> None:
+    done = frontdesk("graph", "config.toml", "--format", "mermaid")
+    assert done.returncode == 0
+    assert "receptionist -->|full| support" in done.stdout
+
+
+def test_simulate_passing_scenario_exits_zero_and_prints_json_per_turn(tmp_path: Path) -> None:
+    scenario = tmp_path / "call.toml"
+    scenario.write_text(PASSING)
+    done = frontdesk(
+        "simulate", str(scenario), "--config", str(ROOT / "config.toml"), "--json", "--no-state"
+    )
+    assert done.returncode == 0, done.stderr
+    turns = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [t["turn"] for t in turns] == [1, 2]
+    assert turns[0]["agent"] == "support"
+    assert turns[0]["handoffs"] == [{"from": "receptionist", "to": "support"}]
+    assert turns[1]["data"] == {"account_number": "AC-48213"}
+    assert all(t["ok"] for t in turns)
+    assert set(turns[0]) >= {"turn", "event", "user", "agent", "reply", "handoffs", "data", "ok"}
+
+
+def test_simulate_failed_expectation_exits_one_and_names_the_turn(tmp_path: Path) -> None:
+    scenario = tmp_path / "call.toml"
+    scenario.write_text(PASSING.replace('expect_agent = "support"', 'expect_agent = "sales"'))
+    done = frontdesk("simulate", str(scenario), "--config", str(ROOT / "config.toml"), "--no-state")
+    assert done.returncode == 1
+    assert "turn 1: expected agent 'sales', got 'support'" in done.stdout
+
+
+def test_malformed_scenario_exits_two_with_key_path(tmp_path: Path) -> None:
+    scenario = tmp_path / "call.toml"
+    scenario.write_text(PASSING.replace("expect_agent", "expect_agnet", 1))
+    done = frontdesk("simulate", str(scenario), "--no-state")
+    assert done.returncode == 2
+    assert "turn[0].expect_agnet: unknown key" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_chat_answers_what_is_typed(tmp_path: Path) -> None:
+    done = frontdesk(
+        "chat",
+        "--config",
+        str(ROOT / "config.toml"),
+        stdin="my internet is down\nAC-48213\n/data\n/quit\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Thanks for calling Acme Broadband" in done.stdout
+    assert "receptionist → support" in done.stdout
+    assert '{"account_number": "AC-48213"}' in done.stdout
