@@ -12,10 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import CallerField
 from livekit.agents import RunContext, ToolError, function_tool
 from livekit.agents.llm import RawFunctionTool
+
+from frontdesk.agents.userdata import CallerData
+from frontdesk.workflows.config import CallerField
 
 logger = logging.getLogger("frontdesk.agents")
 

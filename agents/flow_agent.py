@@ -17,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from livekit.agents import Agent, RunContext, llm, stt, tts
+from livekit.agents.llm import ChatContext
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+
 from frontdesk.agents.fields import make_record_tool
 from frontdesk.agents.handoff import make_transfer_tool
 from frontdesk.agents.prompt import handoff_note, opening_note, render_instructions, resume_note
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.config import Workflow
-from livekit.agents import Agent, RunContext, llm, stt, tts
-from livekit.agents.llm import ChatContext
-from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 logger = logging.getLogger("frontdesk.agents")
 

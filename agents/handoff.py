@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
-from frontdesk.agents.userdata import CallerData, HandoffRecord
-from frontdesk.workflows.config import ContextPolicy, Route, Workflow
 from livekit.agents import Agent, RunContext, function_tool, llm
 from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
+
+from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
+from frontdesk.agents.userdata import CallerData
+from frontdesk.state.models import HandoffEntry
+from frontdesk.workflows.config import ContextPolicy, Route, Workflow
 
 logger = logging.getLogger("frontdesk.agents")
 
@@ -124,8 +126,8 @@ def make_transfer_tool(
                 f"Transfer refused: {recent} transfers already happened since the caller last "
                 f"spoke. Stay with the caller and tell them: {workflow.config.workflow.loop_fallback}"
             )
-        data.pending_handoff = HandoffRecord(
-            from_agent=from_agent, to_agent=route.to, reason=route.when
+        data.pending_handoff = HandoffEntry(
+            from_agent=from_agent, to_agent=route.to, reason=route.when, at=time.time()
         )
         summarizer = context.session.current_agent.llm or context.session.llm
         chat_ctx = await context_for_handoff(

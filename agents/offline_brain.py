@@ -31,6 +31,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from livekit.agents import llm
+from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
+
 from frontdesk.agents.prompt import (
     HANDOFF_NOTE_MARKER,
     OPENING_NOTE_MARKER,
@@ -42,14 +51,6 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.config import Workflow
-from livekit.agents import llm
-from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall
-from livekit.agents.types import (
-    DEFAULT_API_CONNECT_OPTIONS,
-    NOT_GIVEN,
-    APIConnectOptions,
-    NotGivenOr,
-)
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""

@@ -7,18 +7,9 @@ and persisted as is (the state layer stores ``model_dump()`` next to the chat it
 
 from __future__ import annotations
 
-import time
-
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class HandoffRecord(BaseModel):
-    """One step of the handoff trail."""
-
-    from_agent: str | None = Field(description="The agent that handed off (None: call start).")
-    to_agent: str = Field(description="The agent that took the call.")
-    reason: str = Field(description="Why: the route's `when`, or 'resume' / 'call start'.")
-    at: float = Field(default_factory=time.time, description="Unix time of the handoff.")
+from frontdesk.state.models import HandoffEntry
 
 
 class CallerData(BaseModel):
@@ -36,11 +27,11 @@ class CallerData(BaseModel):
     greeted: set[str] = Field(
         default_factory=set, description="Agents that have greeted the caller."
     )
-    handoff_trail: list[HandoffRecord] = Field(
+    handoff_trail: list[HandoffEntry] = Field(
         default_factory=list, description="Every handoff of the call, in order."
     )
     current_agent: str = Field(default="", description="The agent speaking now.")
-    pending_handoff: HandoffRecord | None = Field(
+    pending_handoff: HandoffEntry | None = Field(
         default=None,
         exclude=True,
         description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",

@@ -43,6 +43,7 @@ async def open_persistence(
     """
     settings = workflow.config.state
     url = configured_redis_url(workflow)
+    secret = caller_secret_from_env()
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             if not allow_embedded:
@@ -66,6 +67,6 @@ async def open_persistence(
             ttl=settings.ttl,
             lease_ttl=settings.lease_ttl,
             snapshot_every=settings.snapshot_every,
-            caller_secret=caller_secret_from_env(),
+            caller_secret=secret,
         )
-        yield Persistence(store=store, settings=settings, caller_secret=caller_secret_from_env())
+        yield Persistence(store=store, settings=settings, caller_secret=secret)

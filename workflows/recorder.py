@@ -1,32 +1,53 @@
 """Feeds a live ``AgentSession`` into the state store as the call goes.
 
 LiveKit tells us when the conversation changes (``conversation_item_added``,
-``function_tools_executed``, ``agent_state_changed``); on each we hand whatever is new in
-``session.history`` plus the current meta (agent, caller data, greeted set, handoff trail) to the
+``function_tools_executed``, ``agent_state_changed``); on each, the recorder hands whatever is new
+in ``session.history`` plus the current meta (agent, caller data, greeted set, handoff trail) to a
 :class:`~frontdesk.state.writer.SessionWriter`, which persists in the background: the reply path
 never waits for Redis. Items are tracked by id, not by position, because LiveKit orders history by
 creation time and an item may land before the last one.
+
+The recorder also owns the session's ownership: it claims the session (lease + fencing token),
+renews the lease while the call is live, and, when Redis is unreachable at call start, lets the
+call go on unpersisted while it keeps trying to claim; once it can, it stores the whole call so
+far in one write and carries on appending.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from typing import Any
 
-from frontdesk.agents.userdata import CallerData
-from frontdesk.state.models import HandoffEntry, SessionState
-from frontdesk.state.writer import SessionWriter
-from frontdesk.workflows.config import Workflow
 from livekit.agents import AgentSession
+from livekit.agents.voice.events import EventTypes
 from livekit.agents.llm import ChatContext
 
-_EVENTS = ("conversation_item_added", "function_tools_executed", "agent_state_changed")
+from frontdesk.agents.userdata import CallerData
+from frontdesk.errors import StaleOwnerError, StateError
+from frontdesk.state.identity import caller_hash
+from frontdesk.state.models import SessionState
+from frontdesk.state.store import Lease, SessionStore
+from frontdesk.state.writer import SessionWriter
+from frontdesk.workflows.config import StateSection, Workflow
+
+logger = logging.getLogger("frontdesk.state")
+
+_EVENTS: tuple[EventTypes, ...] = (
+    "conversation_item_added",
+    "function_tools_executed",
+    "agent_state_changed",
+)
+CLAIM_RETRY_MAX = 5.0
+"""Longest pause between two claim attempts while Redis is unreachable (seconds)."""
 
 
 def serialize_items(items: list[Any]) -> list[dict[str, Any]]:
     """LiveKit chat items in their own serialised form (timestamps kept: results order by them)."""
-    items_dict: list[dict[str, Any]] = ChatContext(items).to_dict(exclude_timestamp=False)["items"]
-    return items_dict
+    serialized: list[dict[str, Any]] = ChatContext(items).to_dict(exclude_timestamp=False)["items"]
+    return serialized
 
 
 def meta_of(data: CallerData, *, turns: int) -> dict[str, Any]:
@@ -35,37 +56,49 @@ def meta_of(data: CallerData, *, turns: int) -> dict[str, Any]:
         "current_agent": data.current_agent,
         "caller_data": dict(data.fields),
         "greeted": sorted(data.greeted),
-        "handoff_trail": [
-            HandoffEntry(
-                from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at
-            ).model_dump(mode="json")
-            for h in data.handoff_trail
-        ],
+        "handoff_trail": [entry.model_dump(mode="json") for entry in data.handoff_trail],
         "turns": turns,
         "updated_at": time.time(),
     }
 
 
 class SessionRecorder:
-    """Watches one session and submits its changes to a writer."""
+    """Persists one session: claim, then every change, in the background."""
 
     def __init__(
         self,
         *,
         session: AgentSession[CallerData],
-        writer: SessionWriter,
+        store: SessionStore,
+        settings: StateSection,
         workflow: Workflow,
-        caller_hash: str | None,
-        created_at: float,
-        persisted_ids: set[str] | None = None,
+        owner: str,
+        caller_identity: str | None,
+        caller_secret: bytes,
+        resumed_from: SessionState | None = None,
     ) -> None:
         self._session = session
-        self._writer = writer
+        self._store = store
+        self._settings = settings
         self._workflow = workflow
-        self._caller_hash = caller_hash
-        self._created_at = created_at
-        self._persisted: set[str] = set(persisted_ids or ())
+        self._owner = owner
+        self._caller_identity = caller_identity
+        self._caller_hash = caller_hash(caller_identity, caller_secret) if caller_identity else None
+        self._resumed_from = resumed_from
+        self._created_at = resumed_from.created_at if resumed_from is not None else time.time()
+        self._persisted: set[str] = (
+            {item["id"] for item in resumed_from.items} if resumed_from else set()
+        )
+        self._stored_once = resumed_from is not None
+        self.writer: SessionWriter | None = None
+        self.lease: Lease | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._attached = False
+
+    @property
+    def session_id(self) -> str:
+        data: CallerData = self._session.userdata
+        return data.session_id
 
     @property
     def turns(self) -> int:
@@ -74,6 +107,85 @@ class SessionRecorder:
             for item in self._session.history.items
             if item.type == "message" and item.role == "user"
         )
+
+    # ------------------------------------------------------------------ ownership
+
+    async def start(self) -> None:
+        """Claim the session now, or keep trying in the background if Redis is unreachable."""
+        try:
+            await self._claim()
+        except StaleOwnerError:
+            raise
+        except (TimeoutError, StateError, OSError) as exc:
+            logger.warning(
+                "session %s: state store unreachable at call start (%s); the call goes on "
+                "unpersisted and keeps retrying",
+                self.session_id,
+                exc,
+            )
+            self._tasks.append(asyncio.create_task(self._claim_until_done()))
+
+    async def _claim(self) -> None:
+        lease = await self._store.claim(self.session_id, owner=self._owner)
+        if lease.taken_from:
+            logger.info(
+                "session %s: taken over from %s (fence %d)",
+                self.session_id,
+                lease.taken_from,
+                lease.fence,
+            )
+        state = self.full_state()
+        if not self._stored_once:
+            await self._store.create(state, lease=lease, caller_identity=self._caller_identity)
+        elif self._resumed_from is None or len(state.items) != len(self._resumed_from.items):
+            await self._store.rewrite(lease, state)
+        self._stored_once = True
+        self._persisted.update(item["id"] for item in state.items)
+        self.lease = lease
+        self.writer = SessionWriter(
+            store=self._store,
+            lease=lease,
+            base_len=len(state.items),
+            full_state=self.full_state,
+            queue_limit=self._settings.queue_limit,
+        )
+        self._tasks.append(asyncio.create_task(self._renew_lease(lease)))
+
+    async def _claim_until_done(self) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._claim()
+            except StaleOwnerError:
+                return
+            except (TimeoutError, StateError, OSError):
+                delay = min(delay * 2, CLAIM_RETRY_MAX)
+                continue
+            logger.warning(
+                "session %s: state store reachable again; the call is persisted from now",
+                self.session_id,
+            )
+            return
+
+    async def _renew_lease(self, lease: Lease) -> None:
+        interval = max(self._settings.lease_ttl / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._store.renew(lease)
+            except StaleOwnerError:
+                logger.warning(
+                    "session %s: another worker owns this session now; this worker stops writing it",
+                    self.session_id,
+                )
+                return
+            except (TimeoutError, StateError, OSError) as exc:
+                logger.debug(
+                    "session %s: lease renewal failed (%s); retrying", self.session_id, exc
+                )
+
+    # ------------------------------------------------------------------ the session's changes
 
     def attach(self) -> None:
         for event in _EVENTS:
@@ -90,17 +202,19 @@ class SessionRecorder:
         self.capture()
 
     def capture(self) -> int:
-        """Submit what changed since the last capture; returns the number of new items."""
+        """Submit what changed since the last capture; the number of new items (0 if unclaimed)."""
+        if self.writer is None:
+            return 0
         new_items = [item for item in self._session.history.items if item.id not in self._persisted]
         self._persisted.update(item.id for item in new_items)
-        self._writer.submit(
+        self.writer.submit(
             serialize_items(new_items), meta_of(self._session.userdata, turns=self.turns)
         )
         return len(new_items)
 
     def full_state(self) -> SessionState:
         """The whole call as it is in memory: what a full rewrite stores after an outage."""
-        data = self._session.userdata
+        data: CallerData = self._session.userdata
         return SessionState(
             session_id=data.session_id,
             workflow=self._workflow.name,
@@ -110,3 +224,29 @@ class SessionRecorder:
             items=serialize_items(list(self._session.history.items)),
             **meta_of(data, turns=self.turns),
         )
+
+    async def flush(self, timeout: float) -> bool:
+        """Capture and wait for Redis to acknowledge everything so far."""
+        if self.writer is None:
+            return False
+        self.capture()
+        return await self.writer.flush(timeout)
+
+    async def aclose(self, timeout: float) -> bool:
+        """Final flush, then stop writing and give the lease up. True if the end state is stored."""
+        saved = await self.flush(timeout)
+        self.detach()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                await self.writer.aclose(timeout)
+        if self.lease is not None:
+            try:
+                await self._store.release(self.lease)
+            except Exception as exc:
+                logger.warning("session %s: could not release its lease: %s", self.session_id, exc)
+        return saved

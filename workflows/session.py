@@ -22,24 +22,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
-from frontdesk.agents.handoff import context_for_handoff
-from frontdesk.agents.offline_brain import OfflineBrain
-from frontdesk.agents.userdata import CallerData, HandoffRecord
-from frontdesk.state.identity import caller_hash
-from frontdesk.state.models import SessionState
-from frontdesk.state.resume import ResumePlan, plan_resume
-from frontdesk.state.store import Lease, SessionStore
-from frontdesk.state.writer import SessionWriter
-from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
-from frontdesk.workflows.recorder import SessionRecorder
-from frontdesk.workflows.transcript import Transcript, build_transcript
 from livekit import rtc
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.llm import ChatContext
 from livekit.agents.voice.run_result import RunResult
 
+from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
+from frontdesk.agents.handoff import context_for_handoff
+from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import CorruptStateError, StateError
+from frontdesk.state.models import SessionState
+from frontdesk.state.resume import ResumePlan, plan_resume
+from frontdesk.state.store import SessionStore
+from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
+from frontdesk.workflows.recorder import SessionRecorder
+from frontdesk.workflows.transcript import Transcript, build_transcript
 
 logger = logging.getLogger("frontdesk.session")
 
@@ -87,8 +85,6 @@ class Call:
     started_at: float
     persistence: Persistence | None = None
     recorder: SessionRecorder | None = None
-    writer: SessionWriter | None = None
-    lease: Lease | None = None
     closed: bool = False
 
     @property
@@ -104,10 +100,9 @@ class Call:
 
     async def flush(self, timeout: float = CLOSE_FLUSH_TIMEOUT) -> bool:
         """Persist everything so far; True once Redis has acknowledged it (or nothing to persist)."""
-        if self.recorder is None or self.writer is None:
+        if self.recorder is None:
             return True
-        self.recorder.capture()
-        return await self.writer.flush(timeout)
+        return await self.recorder.flush(timeout)
 
     async def aclose(self, reason: str = "caller left") -> Transcript:
         """End the call: close the session, save the final state, return the transcript.
@@ -120,16 +115,7 @@ class Call:
         self.closed = True
         with contextlib.suppress(Exception):
             await self.session.aclose()
-        saved = await self.flush()
-        if self.recorder is not None:
-            self.recorder.detach()
-        if self.writer is not None:
-            await self.writer.aclose()
-        if self.persistence is not None and self.lease is not None:
-            try:
-                await self.persistence.store.release(self.lease)
-            except Exception as exc:
-                logger.warning("session %s: could not release its lease: %s", self.session_id, exc)
+        saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT) if self.recorder else True
         transcript = self.transcript()
         if not saved:
             logger.error(
@@ -213,12 +199,7 @@ async def start_call(
             agent_name = plan.agent
             entry = "resume"
             data.greeted = set(state.greeted)
-            data.handoff_trail = [
-                HandoffRecord(
-                    from_agent=h.from_agent, to_agent=h.to_agent, reason=h.reason, at=h.at
-                )
-                for h in state.handoff_trail
-            ]
+            data.handoff_trail = list(state.handoff_trail)
             history = ChatContext.from_dict({"items": state.items})
             agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
@@ -226,13 +207,18 @@ async def start_call(
     factory = AgentFactory(
         workflow=workflow, components=agent_components or (lambda _n: AgentComponents())
     )
+    # None (not NOT_GIVEN) means "no such component": LiveKit would otherwise pick a default
+    # that loads a model or calls its hosted inference service.
+    components_kwargs: dict[str, Any] = {
+        "llm": pipeline.llm,
+        "stt": pipeline.stt,
+        "tts": pipeline.tts,
+        "vad": pipeline.vad,
+    }
     session = AgentSession[CallerData](
         userdata=data,
-        llm=pipeline.llm,
-        stt=pipeline.stt,
-        tts=pipeline.tts,
-        vad=pipeline.vad,
         turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+        **components_kwargs,
     )
     if history is not None:
         session.history.insert(list(history.items))
@@ -247,9 +233,17 @@ async def start_call(
         persistence=persistence,
     )
     if persistence is not None:
-        await _attach_persistence(
-            call, workflow, persistence, caller_identity, state if entry == "resume" else None
+        call.recorder = SessionRecorder(
+            session=session,
+            store=persistence.store,
+            settings=persistence.settings,
+            workflow=workflow,
+            owner=persistence.owner,
+            caller_identity=caller_identity,
+            caller_secret=persistence.caller_secret,
+            resumed_from=state if entry == "resume" else None,
         )
+        await call.recorder.start()
 
     start_kwargs: dict[str, Any] = {"agent": agent}
     if room is not None:
@@ -280,42 +274,3 @@ async def _cap_for_resume(
             if route.to == agent and route.policy.kind != "summary":
                 policy = route.policy
     return await context_for_handoff(policy, history, summarizer=None)
-
-
-async def _attach_persistence(
-    call: Call,
-    workflow: Workflow,
-    persistence: Persistence,
-    caller_identity: str | None,
-    resumed_state: SessionState | None,
-) -> None:
-    """Claim the session and wire the recorder; on a Redis failure the writer retries later."""
-    hashed = caller_hash(caller_identity, persistence.caller_secret) if caller_identity else None
-    created_at = resumed_state.created_at if resumed_state is not None else time.time()
-    recorder_ref: list[SessionRecorder] = []
-
-    def full_state() -> SessionState:
-        return recorder_ref[0].full_state()
-
-    writer = SessionWriter(
-        store=persistence.store,
-        session_id=call.session_id,
-        owner=persistence.owner,
-        full_state=full_state,
-        queue_limit=persistence.settings.queue_limit,
-        caller_identity=caller_identity,
-        create=resumed_state is None,
-    )
-    recorder = SessionRecorder(
-        session=call.session,
-        writer=writer,
-        workflow=workflow,
-        caller_hash=hashed,
-        created_at=created_at,
-        persisted_ids={item["id"] for item in resumed_state.items} if resumed_state else None,
-    )
-    recorder_ref.append(recorder)
-    call.writer = writer
-    call.recorder = recorder
-    await writer.start()
-    call.lease = writer.lease

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from livekit.agents import AgentSession
+from livekit.agents.voice.run_result import RunResult
+
 from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.config import Workflow, load_workflow, parse_workflow
-from livekit.agents import AgentSession
-from livekit.agents.voice.run_result import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
 

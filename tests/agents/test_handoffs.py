@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from livekit.agents.llm import ChatContext
+
 from frontdesk.agents.flow_agent import FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_PREFIX
 from frontdesk.workflows.config import ContextPolicy
-from livekit.agents.llm import ChatContext
 
 from .conftest import ROOT, with_changes
 

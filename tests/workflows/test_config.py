@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from frontdesk.workflows.config import load_workflow, parse_duration, parse_workflow
-from frontdesk.workflows.graph import render_graph
 
 from frontdesk.errors import ConfigError
+from frontdesk.workflows.config import load_workflow, parse_duration, parse_workflow
+from frontdesk.workflows.graph import render_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
