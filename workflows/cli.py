@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -224,13 +225,12 @@ async def _sessions(args: argparse.Namespace) -> int:
         if args.action == "list":
             summaries = await store.list_sessions()
             table = Table("session", "caller hash", "agent", "turns", "age")
-            import time
-
+            table.columns[0].no_wrap = True
             for summary in summaries:
                 table.add_row(
                     summary.session_id,
                     (summary.caller_hash or "-")[:12],
-                    summary.current_agent,
+                    summary.agent,
                     str(summary.turns),
                     f"{time.time() - summary.updated_at:.0f}s",
                 )

@@ -107,3 +107,62 @@ def test_chat_answers_what_is_typed(tmp_path: Path) -> None:
     assert "Thanks for calling Acme Broadband" in done.stdout
     assert "receptionist → support" in done.stdout
     assert '{"account_number": "AC-48213"}' in done.stdout
+
+
+def test_demo_runs_offline_and_resumes_after_the_drop() -> None:
+    done = frontdesk("demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "☎ the same caller calls back" in done.stdout
+    assert "support: Welcome back" in done.stdout.replace("\n", " ")
+    assert "every expectation held" in done.stdout
+
+
+def test_simulate_reconnect_without_state_fails_clearly(tmp_path: Path) -> None:
+    scenario = tmp_path / "call.toml"
+    scenario.write_text(
+        PASSING + '\n[[turn]]\nevent = "disconnect"\n\n[[turn]]\nevent = "reconnect"\n'
+    )
+    done = frontdesk("simulate", str(scenario), "--config", str(ROOT / "config.toml"), "--no-state")
+    assert done.returncode == 1
+    assert "turn 4: reconnect needs session state in Redis" in done.stdout
+
+
+def test_sessions_commands_list_show_export_and_forget_a_caller(
+    tmp_path: Path, redis_server
+) -> None:
+    env_url = {"FRONTDESK_REDIS_URL": redis_server.url}
+    scenario = tmp_path / "call.toml"
+    scenario.write_text(PASSING.replace("+15551230000", "+15559990000"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        import os
+
+        return subprocess.run(
+            [sys.executable, "-m", "frontdesk", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env_url},
+        )
+
+    assert run("simulate", str(scenario)).returncode == 0
+    listed = run("sessions", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "+15559990000" not in listed.stdout
+    session_id = next(
+        line.split()[1] for line in listed.stdout.splitlines() if "support" in line and "│" in line
+    )
+    shown = run("sessions", "show", session_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "receptionist → support" in shown.stdout
+    assert "AC-48213" in shown.stdout
+    exported = json.loads(run("sessions", "export", session_id, "--format", "json").stdout)
+    assert exported["session_id"] == session_id
+    assert exported["current_agent"] == "support"
+    forgotten = run("sessions", "forget-caller", "+15559990000")
+    assert forgotten.returncode == 0
+    assert "removed 1 session" in forgotten.stdout
+    missing = run("sessions", "show", session_id)
+    assert missing.returncode != 0
+    assert "Traceback" not in missing.stderr
