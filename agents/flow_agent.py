@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit.agents import Agent, RunContext, llm, stt, tts
@@ -50,7 +50,8 @@ class AgentFactory:
     """
 
     workflow: Workflow
-    components: Callable[[str], AgentComponents] = field(default=lambda _name: AgentComponents())
+    components: Callable[[str], AgentComponents] | None = None
+    """Per-agent pipeline overrides by agent name; None: every agent uses the session's."""
 
     def build(
         self,
@@ -110,7 +111,7 @@ class FlowAgent(Agent):
             make_record_tool(field_name, workflow.field(field_name), on_recorded=self._on_recorded)
             for field_name in config.collects
         ]
-        components = factory.components(name)
+        components = factory.components(name) if factory.components else AgentComponents()
         super().__init__(
             id=name,
             instructions=factory.instructions_for(name, caller_data),
@@ -145,7 +146,6 @@ class FlowAgent(Agent):
                 )
             )
         elif self.name not in data.greeted:
-            data.greeted = data.greeted | {self.name}
             if config.greeting:
                 self.session.say(config.greeting)
             else:

@@ -204,9 +204,7 @@ async def start_call(
             agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
 
-    factory = AgentFactory(
-        workflow=workflow, components=agent_components or (lambda _n: AgentComponents())
-    )
+    factory = AgentFactory(workflow=workflow, components=agent_components)
     # None (not NOT_GIVEN) means "no such component": LiveKit would otherwise pick a default
     # that loads a model or calls its hosted inference service.
     components_kwargs: dict[str, Any] = {
