@@ -152,15 +152,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
+    from livekit.agents.voice.run_result import RunResult
+
     from frontdesk.workflows.persistence import open_persistence
     from frontdesk.workflows.session import start_call
-    from frontdesk.workflows.simulate import _reply_of
+    from frontdesk.workflows.simulate import reply_of
 
     async with open_persistence(workflow, embedded_dir=embedded_dir) as persistence:
         call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
 
         def show(events: list[Any], agent: str | None) -> None:
-            reply, speaker, handoffs = _reply_of(events, agent)
+            reply, speaker, handoffs = reply_of(events, agent)
             for handoff in handoffs:
                 console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
             if reply:
@@ -196,7 +198,7 @@ async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
                 if not text:
                     continue
                 before = call.session.current_agent.id
-                run = await call.session.run(user_input=text)
+                run: RunResult[Any] = await call.session.run(user_input=text)
                 show(list(run.events), before)
         finally:
             await call.aclose("caller hung up")

@@ -25,11 +25,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from frontdesk.workflows.config import KeyLocator, Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from livekit.agents.voice.run_result import RunResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from frontdesk.errors import ScenarioError
+from frontdesk.workflows.config import KeyLocator, Workflow
+from frontdesk.workflows.session import Call, Persistence, start_call
 
 TURN_TIMEOUT = 30.0
 """Seconds one scripted turn may take before it counts as failed."""
@@ -128,7 +129,7 @@ def parse_scenario(text: str, *, source: Path | None = None) -> Scenario:
     return scenario.model_copy(update={"source": source})
 
 
-def _reply_of(
+def reply_of(
     events: list[Any], start_agent: str | None
 ) -> tuple[str, str | None, list[dict[str, str | None]]]:
     """(reply text, agent of the last reply, handoffs) of a run's events."""
@@ -216,7 +217,7 @@ class ScenarioRunner:
                 await call.aclose("caller dropped")
             self._call = call = await self._start(caller)
             events = call.opening.events if call.opening is not None else []
-            result.reply, result.agent, result.handoffs = _reply_of(events, None)
+            result.reply, result.agent, result.handoffs = reply_of(events, None)
             result.agent = call.session.current_agent.id if result.agent is None else result.agent
             result.data = dict(call.userdata.fields)
             return result
@@ -227,10 +228,12 @@ class ScenarioRunner:
             return result
         before = call.session.current_agent.id
         try:
-            run = await asyncio.wait_for(call.session.run(user_input=turn.say or ""), TURN_TIMEOUT)
+            run: RunResult[Any] = await asyncio.wait_for(
+                call.session.run(user_input=turn.say or ""), TURN_TIMEOUT
+            )
         except TimeoutError:
             result.failures.append(f"no reply within {TURN_TIMEOUT:.0f}s")
             return result
-        result.reply, result.agent, result.handoffs = _reply_of(list(run.events), before)
+        result.reply, result.agent, result.handoffs = reply_of(list(run.events), before)
         result.data = dict(call.userdata.fields)
         return result
