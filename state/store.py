@@ -1,0 +1,118 @@
+"""The seam between Frontdesk and wherever sessions are kept: :class:`SessionStore` and its lease.
+
+Everything outside ``state/`` talks to this Protocol, never to Redis, so the agents and workflows
+code can be tested against any implementation and the Redis details stay in one file
+(:mod:`.redis_store`).
+
+Ownership works by fencing. A worker :meth:`~SessionStore.claim`\\ s a session before writing and
+gets a :class:`Lease` carrying a fencing token; every claim, including a takeover by another
+worker, raises the token. Every write carries the token and the store refuses a write whose
+token is not the current one (:class:`~frontdesk.errors.StaleOwnerError`). So when a caller drops
+and reconnects to another worker, the old worker's late writes cannot interleave with the new
+worker's, however slow the old one is. The lease's TTL only says whether the owner still looks
+alive; the token, not the TTL, is what protects the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .models import SessionState, SessionSummary
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    """Proof of ownership of one session, passed to every write."""
+
+    session_id: str
+    """The session this lease is for."""
+    owner: str
+    """Who holds it: a worker/job id, for logs and for the next claimer to see."""
+    fence: int
+    """The fencing token: writes succeed only while it is the session's current token."""
+    taken_from: str | None = None
+    """The owner whose still-live lease this claim took over, if any (for logging)."""
+
+
+class SessionStore(Protocol):
+    """Persistence of sessions: fenced writes, consistent reads, privacy-aware caller lookup.
+
+    Errors are :mod:`frontdesk.errors` types only: ``StateUnavailableError`` when the backend
+    cannot be reached (retry later), ``StaleOwnerError`` when another worker owns the session,
+    ``CorruptStateError`` when a stored session cannot be decoded, ``SessionNotFoundError`` when
+    there is nothing under an id, ``StateError`` for anything else.
+    """
+
+    async def claim(self, session_id: str, *, owner: str) -> Lease:
+        """Take ownership of ``session_id`` (created or not), taking over any current owner.
+
+        Raises the fencing token and starts a lease with the store's lease TTL.
+        """
+        ...
+
+    async def renew(self, lease: Lease) -> None:
+        """Extend the lease; ``StaleOwnerError`` if someone claimed the session since."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (end of call). A no-op when the lease is no longer current."""
+        ...
+
+    async def create(
+        self, state: SessionState, *, lease: Lease, caller_identity: str | None
+    ) -> None:
+        """Write a new session (meta, items, caller index entry) under ``lease``.
+
+        ``caller_identity`` is hashed before it is stored; None leaves the session out of the
+        caller index. A session already stored under the same id is replaced.
+        """
+        ...
+
+    async def append(
+        self,
+        lease: Lease,
+        *,
+        items: list[dict[str, Any]],
+        meta_update: dict[str, Any],
+        base_len: int,
+    ) -> int:
+        """Append ``items`` after the first ``base_len`` stored ones and apply ``meta_update``.
+
+        One round trip. Idempotent: when the stored count already equals
+        ``base_len + len(items)`` an earlier attempt was applied (its reply was lost) and
+        nothing is written again. Any other count raises ``StateError``. Returns the stored item
+        count afterwards.
+        """
+        ...
+
+    async def rewrite(self, lease: Lease, state: SessionState) -> None:
+        """Replace the stored session with ``state`` entirely (resync after lost writes)."""
+        ...
+
+    async def load(self, session_id: str) -> SessionState:
+        """Read a whole session; a corrupt one is quarantined and ``CorruptStateError`` raised."""
+        ...
+
+    async def find_by_caller(self, caller_identity: str) -> str | None:
+        """The id of the caller's most recently created session still stored, if any."""
+        ...
+
+    async def list_sessions(self) -> list[SessionSummary]:
+        """A summary of every stored session, most recently updated first."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Remove one session and its caller index entry. A no-op if it does not exist."""
+        ...
+
+    async def forget_caller(self, caller_identity: str) -> int:
+        """Delete every session of a caller and the caller's index (privacy request).
+
+        Returns the number of sessions deleted.
+        """
+        ...
+
+    async def mark_ended(self, lease: Lease) -> None:
+        """Record that the call ended normally, so it is never resumed."""
+        ...

@@ -1,0 +1,112 @@
+"""Shared fixtures: a real, private redis-server (never a fake) and a session store on it.
+
+``redis_server`` is one server for the whole test run (starting one costs ~30 ms, but there is
+no reason to pay it per test); ``redis_client`` empties it before each test, so tests do not see
+each other's keys. Tests that crash or restart Redis take ``fault_redis``, a server of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis, RedisCluster
+
+from frontdesk.state import (
+    EmbeddedRedis,
+    RedisSessionStore,
+    SessionState,
+    connect_redis,
+)
+
+TEST_CALLER_SECRET = b"test-caller-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """One private redis-server (AOF on) for the run."""
+    with EmbeddedRedis() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[Redis | RedisCluster]:
+    """A client of ``redis_server``, with the server emptied first."""
+    client = connect_redis(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+def _make_store(client: Redis | RedisCluster, **overrides: Any) -> RedisSessionStore:
+    """A store with test-sized settings: small snapshots so compaction happens in tests."""
+    settings: dict[str, Any] = {
+        "key_prefix": "test",
+        "ttl": 3600.0,
+        "lease_ttl": 5.0,
+        "snapshot_every": 20,
+        "caller_secret": TEST_CALLER_SECRET,
+    }
+    settings.update(overrides)
+    return RedisSessionStore(client, **settings)
+
+
+@pytest.fixture
+def make_store() -> Callable[..., RedisSessionStore]:
+    """``make_store(client, **overrides)``: a store with test settings on any client."""
+    return _make_store
+
+
+@pytest.fixture
+def store(redis_client: Redis | RedisCluster) -> RedisSessionStore:
+    return _make_store(redis_client)
+
+
+@pytest.fixture
+def fault_redis() -> Iterator[EmbeddedRedis]:
+    """A server of this test's own, to kill and restart (AOF everysec)."""
+    with EmbeddedRedis() as server:
+        yield server
+
+
+def _chat_item(index: int, *, size: int = 64) -> dict[str, Any]:
+    """A LiveKit-shaped chat message item (as ChatContext.to_dict produces) of about ``size`` bytes."""
+    text = f"message {index} " + "x" * max(0, size - 180)
+    return {
+        "id": f"item_{index:08d}",
+        "type": "message",
+        "role": "user" if index % 2 == 0 else "assistant",
+        "content": [text],
+        "interrupted": False,
+        "extra": {},
+        "metrics": {},
+        "created_at": 1_700_000_000.0 + index,
+    }
+
+
+@pytest.fixture
+def chat_item() -> Callable[..., dict[str, Any]]:
+    """``chat_item(i, size=...)``: a LiveKit-shaped message item, distinct per index."""
+    return _chat_item
+
+
+@pytest.fixture
+def new_state() -> Callable[..., SessionState]:
+    """A factory of fresh session states: ``new_state("s1", items=[...], current_agent=...)``."""
+
+    def build(session_id: str = "s1", **fields: Any) -> SessionState:
+        now = time.time()
+        values: dict[str, Any] = {
+            "session_id": session_id,
+            "workflow": "support_line",
+            "workflow_hash": "abc123",
+            "current_agent": "receptionist",
+            "created_at": now,
+            "updated_at": now,
+        }
+        values.update(fields)
+        return SessionState(**values)
+
+    return build
