@@ -12,7 +12,14 @@ from __future__ import annotations
 from .connection import connect_redis, redact_url
 from .embedded import EmbeddedRedis, find_redis_server
 from .identity import caller_hash, caller_secret_from_env
-from .models import SCHEMA_VERSION, HandoffEntry, SessionMeta, SessionState, SessionSummary
+from .models import (
+    SCHEMA_VERSION,
+    CallRecord,
+    HandoffEntry,
+    SessionMeta,
+    SessionState,
+    SessionSummary,
+)
 from .redis_store import RedisSessionStore
 from .resume import ResumePlan, plan_resume
 from .store import Lease, SessionStore
@@ -20,6 +27,7 @@ from .writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CallRecord",
     "EmbeddedRedis",
     "HandoffEntry",
     "Lease",

@@ -37,6 +37,23 @@ class HandoffEntry(BaseModel):
     at: float = Field(description="Unix time of the handoff, in seconds.")
 
 
+class CallRecord(BaseModel):
+    """One connection of the caller to the session: a call resumed twice has three records."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    started_at: float = Field(description="Unix time this connection started.")
+    ended_at: float = Field(description="Unix time it ended.")
+    reason: str = Field(description="Why it ended: 'caller hung up', 'caller dropped', …")
+    resumed: bool = Field(description="True when this connection resumed a dropped call.")
+    caller_turns: int = Field(ge=0, description="Caller turns in the session when it ended.")
+    agents: list[str] = Field(description="Agents the caller talked to, in order of first visit.")
+    metrics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per-agent LLM/STT/TTS latency and usage from LiveKit's metrics events.",
+    )
+
+
 class SessionMeta(BaseModel):
     """Everything about a session except its chat items: small, and rewritten on every turn."""
 
@@ -74,6 +91,9 @@ class SessionMeta(BaseModel):
     turns: int = Field(default=0, ge=0, description="Caller turns handled so far.")
     ended: bool = Field(
         default=False, description="True once the call ended normally: such a call never resumes."
+    )
+    calls: list[CallRecord] = Field(
+        default_factory=list, description="One record per connection of the caller, oldest first."
     )
 
 

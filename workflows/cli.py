@@ -262,6 +262,11 @@ async def _sessions(args: argparse.Namespace) -> int:
         for entry in state.handoff_trail:
             console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
         console.print(f"caller data: {json.dumps(state.caller_data)}")
+        for number, record in enumerate(state.calls, start=1):
+            console.print(
+                f"call {number}: {record.ended_at - record.started_at:.1f}s, "
+                f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
+            )
         return 0
 
 

@@ -13,14 +13,13 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from frontdesk.errors import StateError
 from frontdesk.state.connection import connect_redis
 from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.session import Persistence
-
-from frontdesk.errors import StateError
 
 logger = logging.getLogger("frontdesk.state")
 

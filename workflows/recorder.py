@@ -22,13 +22,13 @@ import time
 from typing import Any
 
 from livekit.agents import AgentSession
-from livekit.agents.voice.events import EventTypes
 from livekit.agents.llm import ChatContext
+from livekit.agents.voice.events import EventTypes
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import StaleOwnerError, StateError
 from frontdesk.state.identity import caller_hash
-from frontdesk.state.models import SessionState
+from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.store import Lease, SessionStore
 from frontdesk.state.writer import SessionWriter
 from frontdesk.workflows.config import StateSection, Workflow
@@ -50,9 +50,10 @@ def serialize_items(items: list[Any]) -> list[dict[str, Any]]:
     return serialized
 
 
-def meta_of(data: CallerData, *, turns: int) -> dict[str, Any]:
+def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[str, Any]:
     """The per-session fields stored beside the chat items."""
     return {
+        "calls": [call.model_dump(mode="json") for call in calls],
         "current_agent": data.current_agent,
         "caller_data": dict(data.fields),
         "greeted": sorted(data.greeted),
@@ -90,6 +91,7 @@ class SessionRecorder:
             {item["id"] for item in resumed_from.items} if resumed_from else set()
         )
         self._stored_once = resumed_from is not None
+        self._calls: list[CallRecord] = list(resumed_from.calls) if resumed_from else []
         self.writer: SessionWriter | None = None
         self.lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -207,10 +209,15 @@ class SessionRecorder:
             return 0
         new_items = [item for item in self._session.history.items if item.id not in self._persisted]
         self._persisted.update(item.id for item in new_items)
-        self.writer.submit(
-            serialize_items(new_items), meta_of(self._session.userdata, turns=self.turns)
-        )
+        self.writer.submit(serialize_items(new_items), self._meta())
         return len(new_items)
+
+    def _meta(self) -> dict[str, Any]:
+        return meta_of(self._session.userdata, turns=self.turns, calls=self._calls)
+
+    def record_call(self, record: CallRecord) -> None:
+        """Add this connection's record; stored with the next write (the final flush)."""
+        self._calls.append(record)
 
     def full_state(self) -> SessionState:
         """The whole call as it is in memory: what a full rewrite stores after an outage."""
@@ -222,7 +229,7 @@ class SessionRecorder:
             caller_hash=self._caller_hash,
             created_at=self._created_at,
             items=serialize_items(list(self._session.history.items)),
-            **meta_of(data, turns=self.turns),
+            **self._meta(),
         )
 
     async def flush(self, timeout: float) -> bool:

@@ -26,13 +26,14 @@ from livekit import rtc
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.llm import ChatContext
 from livekit.agents.voice.run_result import RunResult
+from pydantic import Field
 
 from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import CorruptStateError, StateError
-from frontdesk.state.models import SessionState
+from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionStore
 from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
@@ -85,7 +86,8 @@ class Call:
     started_at: float
     persistence: Persistence | None = None
     recorder: SessionRecorder | None = None
-    closed: bool = False
+    report: CallReport | None = None
+    """Set once the call has ended."""
 
     @property
     def resumed(self) -> bool:
@@ -104,35 +106,52 @@ class Call:
             return True
         return await self.recorder.flush(timeout)
 
-    async def aclose(self, reason: str = "caller left") -> Transcript:
-        """End the call: close the session, save the final state, return the transcript.
+    async def aclose(
+        self, reason: str = "caller left", *, metrics: dict[str, Any] | None = None
+    ) -> CallReport:
+        """End the call: close the session, save the final state with this call's record.
 
         The stored session is kept (not marked ended) so a caller who dropped can resume within
-        the resume window.
+        the resume window. ``metrics`` (LiveKit's, aggregated per agent) go into the record.
         """
-        if self.closed:
-            return self.transcript()
-        self.closed = True
+        if self.report is not None:
+            return self.report
         with contextlib.suppress(Exception):
             await self.session.aclose()
-        saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT) if self.recorder else True
         transcript = self.transcript()
-        if not saved:
-            logger.error(
-                "session %s: final state NOT acknowledged by Redis within %.0fs (%s)",
-                self.session_id,
-                CLOSE_FLUSH_TIMEOUT,
-                reason,
-            )
-        logger.info(
-            "session %s ended (%s): %d caller turns, agents %s, %.1fs",
-            self.session_id,
-            reason,
-            transcript.caller_turns,
-            " > ".join(transcript.agents_visited) or "-",
-            time.time() - self.started_at,
+        record = CallRecord(
+            started_at=self.started_at,
+            ended_at=time.time(),
+            reason=reason,
+            resumed=self.resumed,
+            caller_turns=transcript.caller_turns,
+            agents=transcript.agents_visited,
+            metrics=metrics or {},
         )
-        return transcript
+        saved = True
+        if self.recorder is not None:
+            self.recorder.record_call(record)
+            saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT)
+            if not saved:
+                logger.error(
+                    "session %s: final state NOT acknowledged by Redis within %.0fs (%s)",
+                    self.session_id,
+                    CLOSE_FLUSH_TIMEOUT,
+                    reason,
+                )
+        self.report = CallReport(session_id=self.session_id, saved=saved, **record.model_dump())
+        return self.report
+
+
+class CallReport(CallRecord):
+    """What :meth:`Call.aclose` returns: the stored record, plus whether Redis acknowledged it."""
+
+    session_id: str
+    saved: bool = Field(description="True once Redis acknowledged the final state.")
+
+    @property
+    def duration(self) -> float:
+        return self.ended_at - self.started_at
 
 
 async def find_resume_plan(

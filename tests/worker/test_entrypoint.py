@@ -63,15 +63,19 @@ class FakeCall:
         self.session_id = "s-1"
         self.resumed = False
         self.closed_with: str | None = None
+        self.metrics: dict[str, Any] | None = None
         self._delay = aclose_delay
         self._error = aclose_error
 
-    async def aclose(self, reason: str = "caller left") -> Any:
+    async def aclose(
+        self, reason: str = "caller left", *, metrics: dict[str, Any] | None = None
+    ) -> Any:
         self.closed_with = reason
+        self.metrics = metrics
         await asyncio.sleep(self._delay)
         if self._error is not None:
             raise self._error
-        return SimpleNamespace(caller_turns=2, agents_visited=["receptionist", "support"])
+        return SimpleNamespace(caller_turns=2, agents=["receptionist", "support"], saved=True)
 
 
 class Harness:

@@ -237,3 +237,22 @@ async def test_a_second_worker_taking_the_call_over_fences_out_the_first(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_each_connection_leaves_a_call_record_with_its_metrics(
+    workflow: Workflow, persistence: Persistence
+) -> None:
+    first = await _support_call_with_account(workflow, persistence)
+    report = await first.aclose("caller dropped", metrics={"agents": {"support": {"llm": {}}}})
+    assert report.saved
+    second = await start_call(workflow=workflow, caller_identity=CALLER, persistence=persistence)
+    await second.aclose("caller hung up")
+    stored = await persistence.store.load(first.session_id)
+    assert [(c.reason, c.resumed) for c in stored.calls] == [
+        ("caller dropped", False),
+        ("caller hung up", True),
+    ]
+    assert stored.calls[0].agents == ["receptionist", "support"]
+    assert stored.calls[0].caller_turns == 2
+    assert stored.calls[0].metrics == {"agents": {"support": {"llm": {}}}}
+    assert stored.calls[1].started_at >= stored.calls[0].ended_at
