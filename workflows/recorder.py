@@ -1,10 +1,10 @@
 """Feeds a live ``AgentSession`` into the state store as the call goes.
 
-LiveKit tells us when the conversation changes (``conversation_item_added``,
-``function_tools_executed``, ``agent_state_changed``); on each, the recorder hands whatever is new
-in ``session.history`` plus the current meta (agent, caller data, greeted set, handoff trail) to a
-:class:`~frontdesk.state.writer.SessionWriter`, which persists in the background: the reply path
-never waits for Redis. Items are tracked by id, not by position, because LiveKit orders history by
+At the end of every agent turn (LiveKit's ``agent_state_changed`` event back to ``listening``)
+the recorder hands whatever is new in ``session.history`` (the caller's words, tool calls and
+outputs, handoff items, replies) plus the meta fields that changed (agent, caller data, greeted
+set, handoff trail, turn count) to a :class:`~frontdesk.state.writer.SessionWriter`, which
+persists in the background as one write: the reply path never waits for Redis. Items are tracked by id, not by position, because LiveKit orders history by
 creation time and an item may land before the last one.
 
 The recorder also owns the session's ownership: it claims the session (lease + fencing token),
@@ -23,7 +23,7 @@ from typing import Any
 
 from livekit.agents import AgentSession
 from livekit.agents.llm import ChatContext
-from livekit.agents.voice.events import EventTypes
+from livekit.agents.voice.events import AgentStateChangedEvent
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import StaleOwnerError, StateError
@@ -35,11 +35,6 @@ from frontdesk.workflows.config import StateSection, Workflow
 
 logger = logging.getLogger("frontdesk.state")
 
-_EVENTS: tuple[EventTypes, ...] = (
-    "conversation_item_added",
-    "function_tools_executed",
-    "agent_state_changed",
-)
 CLAIM_RETRY_MAX = 5.0
 """Longest pause between two claim attempts while Redis is unreachable (seconds)."""
 
@@ -93,6 +88,7 @@ class SessionRecorder:
         self._stored_once = resumed_from is not None
         self._calls: list[CallRecord] = list(resumed_from.calls) if resumed_from else []
         self.writer: SessionWriter | None = None
+        self._sent_meta: dict[str, Any] = {}
         self.lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._attached = False
@@ -143,6 +139,7 @@ class SessionRecorder:
             await self._store.rewrite(lease, state)
         self._stored_once = True
         self._persisted.update(item["id"] for item in state.items)
+        self._sent_meta = state.model_dump(mode="json", include=set(self._meta()))
         self.lease = lease
         self.writer = SessionWriter(
             store=self._store,
@@ -190,26 +187,37 @@ class SessionRecorder:
     # ------------------------------------------------------------------ the session's changes
 
     def attach(self) -> None:
-        for event in _EVENTS:
-            self._session.on(event, self._on_change)
+        self._session.on("agent_state_changed", self._on_agent_state)
         self._attached = True
 
     def detach(self) -> None:
         if self._attached:
-            for event in _EVENTS:
-                self._session.off(event, self._on_change)
+            self._session.off("agent_state_changed", self._on_agent_state)
             self._attached = False
 
-    def _on_change(self, _event: object = None) -> None:
-        self.capture()
+    def _on_agent_state(self, event: AgentStateChangedEvent) -> None:
+        # The agent listening again is the end of its turn: everything the turn added (the
+        # caller's words, tool calls, handoffs, replies, caller data) goes out as one write.
+        if event.new_state == "listening":
+            self.capture()
 
     def capture(self) -> int:
-        """Submit what changed since the last capture; the number of new items (0 if unclaimed)."""
+        """Submit what changed since the last capture; the number of new items (0 if unclaimed).
+
+        Only the meta fields that changed are sent (``updated_at`` always is: it drives the
+        resume window).
+        """
         if self.writer is None:
             return 0
         new_items = [item for item in self._session.history.items if item.id not in self._persisted]
         self._persisted.update(item.id for item in new_items)
-        self.writer.submit(serialize_items(new_items), self._meta())
+        meta = self._meta()
+        changed = {
+            k: v for k, v in meta.items() if k == "updated_at" or self._sent_meta.get(k) != v
+        }
+        self._sent_meta = meta
+        if new_items or len(changed) > 1:
+            self.writer.submit(serialize_items(new_items), changed)
         return len(new_items)
 
     def _meta(self) -> dict[str, Any]:

@@ -256,3 +256,29 @@ async def test_each_connection_leaves_a_call_record_with_its_metrics(
     assert stored.calls[0].caller_turns == 2
     assert stored.calls[0].metrics == {"agents": {"support": {"llm": {}}}}
     assert stored.calls[1].started_at >= stored.calls[0].ended_at
+
+
+async def test_a_turn_is_persisted_in_one_round_trip(
+    workflow: Workflow, persistence: Persistence, redis_server: EmbeddedRedis
+) -> None:
+    call = await _support_call_with_account(workflow, persistence)
+    watcher = connect_redis(redis_server.url)
+    marker = connect_redis(redis_server.url)
+    await marker.ping()  # its connection handshake happens before MONITOR starts
+    sent: list[str] = []
+    try:
+        async with watcher.monitor() as monitor:
+            await call.session.run(user_input="is it fixed yet?")
+            assert await call.flush(5.0)
+            await marker.echo("end-of-turn")
+            while True:
+                command = await asyncio.wait_for(monitor.next_command(), 5)
+                if "end-of-turn" in command["command"]:
+                    break
+                if command["client_type"] != "lua":
+                    sent.append(command["command"].split(" ")[0].upper())
+    finally:
+        await watcher.aclose()
+        await marker.aclose()
+        await call.aclose()
+    assert sent == ["EVALSHA"]
