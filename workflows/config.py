@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +27,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from frontdesk.errors import ConfigError
@@ -35,6 +34,8 @@ from frontdesk.errors import ConfigError
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 """Agent and field names: they become tool names (``transfer_to_<agent>``, ``record_<field>``)."""
 
+MAX_DURATION = 365 * 86400.0
+"""Longest duration accepted: beyond it Redis would refuse the TTL, and it is surely a typo."""
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
@@ -51,8 +52,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(
             f"expected a duration such as '15m', '90s' or a number of seconds, got {value!r}"
         )
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION:
+        raise ValueError(f"a duration must be between 0 and 365 days, got {value!r}")
     return seconds
 
 
@@ -303,27 +304,18 @@ class ProvidersSection(_Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    # Typed extras: every other key is a profile table, validated here with its key path.
+    __pydantic_extra__: dict[str, ProviderProfile] = Field(init=False)  # type: ignore[assignment]
+
     active: str = Field(
         default="offline",
         description="The profile the worker uses (env FRONTDESK_PROFILE overrides).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _profiles_are_tables(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for key, value in data.items():
-                if key != "active" and not isinstance(value, Mapping):
-                    raise ValueError(f"providers.{key} must be a table ([providers.{key}])")
-        return data
-
-    @cached_property
+    @property
     def profiles(self) -> dict[str, ProviderProfile]:
         """Every profile by name; ``offline`` is always there."""
-        found = {"offline": OFFLINE_PROFILE}
-        for name, value in (self.model_extra or {}).items():
-            found[name] = ProviderProfile.model_validate(value)
-        return found
+        return {"offline": OFFLINE_PROFILE, **(self.model_extra or {})}
 
 
 # --------------------------------------------------------------------------- [state]
@@ -514,32 +506,60 @@ def format_path(path: tuple[str | int, ...]) -> str:
     return out or "(top level)"
 
 
-_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(
-    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
-)
+_KEY_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'"""
+_DOTTED = rf"(?:{_KEY_PART})(?:\s*\.\s*(?:{_KEY_PART}))*"
+_HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=(.*)$")
 
 
 def _split_dotted(key: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", key)
-    return [part.strip("\"'") for part in parts]
+    """The parts of a dotted TOML key, quotes removed and basic-string escapes decoded."""
+    parts: list[str] = []
+    for part in re.findall(_KEY_PART, key):
+        if part.startswith('"'):
+            try:
+                parts.append(json.loads(part))
+            except ValueError:
+                parts.append(part[1:-1])
+        elif part.startswith("'"):
+            parts.append(part[1:-1])
+        else:
+            parts.append(part)
+    return parts
+
+
+def _opens_multiline_string(value: str, inside: str | None) -> str | None:
+    """The multi-line string delimiter still open after ``value`` (None: none is)."""
+    for delimiter in ('"""', "'''"):
+        if inside in (None, delimiter) and value.count(delimiter) % 2 == 1:
+            return None if inside == delimiter else delimiter
+    return inside
 
 
 class KeyLocator:
     """Maps key paths of a TOML text to the line that defines them.
 
-    tomllib keeps no positions, so this reads table headers (``[a.b]``, ``[[a.b]]`` with their
-    array index) and ``key =`` lines. Keys inside inline tables resolve to their parent's line.
+    tomllib keeps no positions, so this reads table headers (``[a.b]`` also defines ``a``;
+    ``[[a.b]]`` defines the array ``a.b`` and its element ``a.b[i]``) and ``key =`` lines,
+    skipping the inside of multi-line strings. Keys inside inline tables resolve to their
+    parent's line. Lines are counted on ``\\n`` only, as TOML does.
     """
 
     def __init__(self, text: str) -> None:
         self.lines: dict[tuple[str | int, ...], int] = {}
         table: tuple[str | int, ...] = ()
         array_counts: dict[tuple[str | int, ...], int] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            header = _HEADER_RE.match(line)
-            if header and not _KEY_RE.match(line):
+        inside: str | None = None
+        for number, line in enumerate(text.split("\n"), start=1):
+            if inside is not None:
+                inside = _opens_multiline_string(line, inside)
+                continue
+            key = _KEY_RE.match(line)
+            header = None if key else _HEADER_RE.match(line)
+            if header is not None:
                 names = tuple(_split_dotted(header.group(2)))
+                for end in range(1, len(names) + 1):
+                    self.lines.setdefault(names[:end], number)
                 if header.group(1) == "[[":
                     index = array_counts.get(names, 0)
                     array_counts[names] = index + 1
@@ -547,11 +567,11 @@ class KeyLocator:
                 else:
                     table = names
                 self.lines.setdefault(table, number)
-                continue
-            key = _KEY_RE.match(line)
-            if key:
+            elif key is not None:
                 path = (*table, *_split_dotted(key.group(1)))
-                self.lines.setdefault(path, number)
+                for end in range(len(table) + 1, len(path) + 1):
+                    self.lines.setdefault(path[:end], number)
+                inside = _opens_multiline_string(key.group(2), None)
 
     def line_of(self, path: tuple[str | int, ...]) -> int | None:
         """The line of the longest prefix of ``path`` that the text defines."""

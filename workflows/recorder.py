@@ -89,6 +89,7 @@ class SessionRecorder:
         self._calls: list[CallRecord] = list(resumed_from.calls) if resumed_from else []
         self.writer: SessionWriter | None = None
         self._sent_meta: dict[str, Any] = {}
+        self._claim_lock = asyncio.Lock()
         self.lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._attached = False
@@ -124,6 +125,12 @@ class SessionRecorder:
             self._tasks.append(asyncio.create_task(self._claim_until_done()))
 
     async def _claim(self) -> None:
+        # One claimer at a time: the background retry and a closing flush may both try.
+        async with self._claim_lock:
+            if self.writer is None:
+                await self._claim_now()
+
+    async def _claim_now(self) -> None:
         lease = await self._store.claim(self.session_id, owner=self._owner)
         if lease.taken_from:
             logger.info(
@@ -241,11 +248,23 @@ class SessionRecorder:
         )
 
     async def flush(self, timeout: float) -> bool:
-        """Capture and wait for Redis to acknowledge everything so far."""
+        """Capture and wait for Redis to acknowledge everything so far.
+
+        A session still unclaimed (Redis was down at call start) gets one claim attempt within
+        ``timeout``, which stores the whole call so far.
+        """
+        deadline = time.monotonic() + timeout
         if self.writer is None:
-            return False
+            try:
+                await asyncio.wait_for(self._claim(), timeout)
+            except StaleOwnerError:
+                return False
+            except (TimeoutError, StateError, OSError) as exc:
+                logger.warning("session %s: still unclaimed, not stored: %s", self.session_id, exc)
+                return False
         self.capture()
-        return await self.writer.flush(timeout)
+        assert self.writer is not None
+        return await self.writer.flush(max(deadline - time.monotonic(), 0.0))
 
     async def aclose(self, timeout: float) -> bool:
         """Final flush, then stop writing and give the lease up. True if the end state is stored."""

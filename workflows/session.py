@@ -211,9 +211,7 @@ async def start_call(
     history: ChatContext | None = None
     agent_ctx: ChatContext | None = None
     if state is not None and plan is not None:
-        data.fields = {
-            k: v for k, v in state.caller_data.items() if k in workflow.config.caller_data
-        }
+        data.fields = valid_caller_data(workflow, state.caller_data, session_id=state.session_id)
         if plan.kind == "resume":
             agent_name = plan.agent
             entry = "resume"
@@ -274,6 +272,26 @@ async def start_call(
         call.recorder.attach()
         call.recorder.capture()
     return call
+
+
+def valid_caller_data(
+    workflow: Workflow, stored: dict[str, str], *, session_id: str
+) -> dict[str, str]:
+    """The stored caller data this workflow still accepts: declared fields matching their pattern.
+
+    A value the workflow no longer declares, or that fails its (perhaps tightened) pattern, is
+    dropped with a log line, so the agent asks for it again rather than trusting it.
+    """
+    kept: dict[str, str] = {}
+    for name, value in stored.items():
+        spec = workflow.config.caller_data.get(name)
+        if spec is not None and spec.accepts(value):
+            kept[name] = value
+        else:
+            logger.warning(
+                "session %s: stored caller data '%s' dropped on resume", session_id, name
+            )
+    return kept
 
 
 async def _cap_for_resume(

@@ -1,0 +1,176 @@
+"""A Frontdesk worker process for the reliability tests, driven line by line over stdin/stdout.
+
+The tests start it with ``sys.executable call_driver.py --redis-url URL [--config PATH]
+[--owner NAME]`` (``FRONTDESK_STATE_SECRET`` in the environment) and SIGKILL it whenever they
+like. It runs real calls with ``start_call`` and ``session.run`` on a real Redis, exactly as a
+worker would, one call at a time.
+
+Commands, one JSON object per line on stdin::
+
+    {"op": "open", "caller": "+15550000001"}   start (or resume) that caller's call
+    {"op": "say", "text": "..."}                one caller turn
+    {"op": "close"}                             the caller hangs up (state kept for a resume)
+    {"op": "exit"}
+
+Answers, one line each on stdout, prefixed with ``@@`` (anything else on stdout is noise)::
+
+    {"event": "ready", "pid": ...}
+    {"event": "opened", "session_id": ..., "resumed": ..., "agent": ..., "reply": ...,
+     "user_texts": [...], "data": {...}, "acked": true}
+    {"event": "ack", "text": ..., "agent": ..., "reply": ..., "data": {...}}
+    {"event": "unacked", ...}                   the turn ran but Redis did not acknowledge it
+    {"event": "closed"}
+    {"event": "error", "error": "..."}
+
+``ack`` is printed only after ``await call.flush()`` returned True: everything of that turn is
+acknowledged by Redis. That is the contract the crash test checks against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from frontdesk.state import RedisSessionStore, connect_redis
+from frontdesk.state.identity import caller_secret_from_env
+from frontdesk.workflows.config import load_workflow
+from frontdesk.workflows.session import Call, Persistence, start_call
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
+TURN_TIMEOUT = 30.0
+FLUSH_TIMEOUT = 10.0
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write("@@" + json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def reply_of(events: list[Any], agent: str) -> tuple[str, str]:
+    """(the assistant's words, the agent that spoke last) of a run's events."""
+    lines: list[str] = []
+    speaker = agent
+    for event in events:
+        item = event.item
+        if event.type == "agent_handoff":
+            agent = item.new_agent_id
+        elif event.type == "message" and item.role == "assistant" and item.text_content:
+            lines.append(item.text_content)
+            speaker = agent
+    return " ".join(lines), speaker
+
+
+def user_texts(call: Call) -> list[str]:
+    return [
+        item.text_content or ""
+        for item in call.session.history.items
+        if item.type == "message" and item.role == "user"
+    ]
+
+
+async def serve(args: argparse.Namespace) -> None:
+    workflow = load_workflow(args.config)
+    settings = workflow.config.state
+    secret = caller_secret_from_env()
+    client = connect_redis(args.redis_url)
+    store = RedisSessionStore(
+        client,
+        key_prefix=settings.key_prefix,
+        ttl=settings.ttl,
+        lease_ttl=settings.lease_ttl,
+        snapshot_every=settings.snapshot_every,
+        caller_secret=secret,
+    )
+    persistence = Persistence(
+        store=store, settings=settings, caller_secret=secret, owner=args.owner
+    )
+    loop = asyncio.get_running_loop()
+    call: Call | None = None
+    emit("ready", pid=os.getpid())
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            command = json.loads(line)
+            op = command.get("op")
+            try:
+                if op == "open":
+                    if call is not None:
+                        await call.aclose("next call")
+                    call = opened = await asyncio.wait_for(
+                        start_call(
+                            workflow=workflow,
+                            caller_identity=command["caller"],
+                            persistence=persistence,
+                        ),
+                        TURN_TIMEOUT,
+                    )
+                    events = list(opened.opening.events) if opened.opening is not None else []
+                    reply, agent = reply_of(events, opened.session.current_agent.id)
+                    acked = await opened.flush(FLUSH_TIMEOUT)
+                    emit(
+                        "opened",
+                        session_id=opened.session_id,
+                        resumed=opened.resumed,
+                        plan=opened.plan.kind if opened.plan is not None else None,
+                        agent=opened.session.current_agent.id,
+                        reply=reply,
+                        user_texts=user_texts(opened),
+                        data=dict(opened.userdata.fields),
+                        acked=acked,
+                    )
+                elif op == "say":
+                    assert call is not None, "say before open"
+                    before = call.session.current_agent.id
+                    run = await asyncio.wait_for(
+                        call.session.run(user_input=command["text"]), TURN_TIMEOUT
+                    )
+                    reply, agent = reply_of(list(run.events), before)
+                    acked = await call.flush(FLUSH_TIMEOUT)
+                    emit(
+                        "ack" if acked else "unacked",
+                        text=command["text"],
+                        agent=call.session.current_agent.id,
+                        speaker=agent,
+                        reply=reply,
+                        data=dict(call.userdata.fields),
+                    )
+                elif op == "close":
+                    if call is not None:
+                        await call.aclose("caller hung up")
+                    call = None
+                    emit("closed")
+                elif op == "exit":
+                    break
+                else:
+                    emit("error", error=f"unknown op {op!r}")
+            except Exception as exc:
+                emit("error", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if call is not None:
+            await call.aclose("driver exiting")
+        await client.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--owner", default=f"driver-{os.getpid()}")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("livekit").setLevel(logging.ERROR)
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

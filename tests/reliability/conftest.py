@@ -1,0 +1,69 @@
+"""Fixtures of the reliability suite: the default workflow and Redis servers of a test's own.
+
+The servers are real ``redis-server`` processes (:class:`EmbeddedRedis`), private to the test
+that asks for them, because these tests kill, restart and damage them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frontdesk.state import EmbeddedRedis
+from frontdesk.workflows.config import Workflow, load_workflow
+
+from .support import CONFIG, STATE_SECRET, TlsAclRedis
+
+
+@pytest.fixture(scope="session")
+def workflow() -> Workflow:
+    """The repository's default workflow (the support flow the crash tests follow)."""
+    return load_workflow(CONFIG)
+
+
+@pytest.fixture
+def start_redis() -> Iterator[Callable[..., EmbeddedRedis]]:
+    """``start_redis(appendfsync=..., extra_args=...)``: a server of this test's own."""
+    servers: list[EmbeddedRedis] = []
+
+    def start(**options: Any) -> EmbeddedRedis:
+        server = EmbeddedRedis(**options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _state_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store of this suite uses the same secret; no Redis URL leaks in from outside."""
+    monkeypatch.setenv("FRONTDESK_STATE_SECRET", STATE_SECRET)
+    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_livekit() -> Iterator[None]:
+    """LiveKit logs every refused tool call at WARNING; these tests make many on purpose."""
+    logger = logging.getLogger("livekit")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+REDIS_PASSWORD = "redis-Passw0rd-9f8e7d6c5b4a"
+ADMIN_PASSWORD = "admin-Passw0rd-1a2b3c4d5e6f"
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[TlsAclRedis]:
+    """A TLS-only redis-server whose ``frontdesk`` user may only touch ``frontdesk:*`` keys."""
+    server = TlsAclRedis(tmp_path, password=REDIS_PASSWORD, admin_password=ADMIN_PASSWORD).start()
+    yield server
+    server.stop()
