@@ -11,10 +11,15 @@ session lives in one slot and each per-session Lua script is a single-slot opera
                                      object per element, append-only
     P:s:{SID}:snap           string  items [0, _snap_n) as the *body* of one JSON array ttl
                                      (comma-separated objects, no brackets)
-    P:s:{SID}:fence          string  the fencing token (integer)                        ttl
+    P:s:{SID}:fence          string  the fencing token (positive decimal integer)       ttl
     P:s:{SID}:lease          string  ``<token>:<owner>`` of the current lease           lease_ttl
-    P:q:{SID}:meta|items|snap        a corrupt session's keys, renamed aside on load    ttl
+    P:q:{SID}:meta|items|snap        a quarantined session's keys, renamed aside        ttl
     P:caller:H               zset    session ids of one caller, scored by created_at    ttl
+
+A session is bounded: at most ``max_items`` chat items (``_snap_n`` + ``LLEN`` of ``items``) and
+``max_bytes`` bytes of stored JSON (meta fields and values, ``snap``, the ``items`` elements).
+Appends are not refused past the bound (a live call never loses a turn to it); a load of a session
+beyond it quarantines the session instead of decoding it.
 
 Why this shape:
 
@@ -37,7 +42,26 @@ Why this shape:
   caller of this store: do not derive them from phone numbers.)
 * **Corruption is isolated, not propagated.** A session that does not decode is renamed to the
   ``P:q:`` keys (same hash tag, so ``RENAME`` stays in the slot), kept for ``ttl`` for a human
-  to look at, and the load raises ``CorruptStateError``; other sessions are untouched.
+  to look at, and the load raises ``CorruptStateError``; other sessions are untouched. The
+  session layer quarantines the same way (:meth:`RedisSessionStore.quarantine`) when stored
+  items are JSON but not LiveKit chat items, which this package does not interpret.
+* **Damaged bookkeeping quarantines the session too.** This store only ever writes a decimal
+  integer to ``fence`` and a string to ``lease``; anything else there was written by something
+  else, so the fencing history of the data is unknown and no token can be proven current. A
+  load, or a claim (inside its script, atomically), then quarantines the data and deletes the
+  damaged key, and raises ``CorruptStateError``: the caller starts a fresh session and the next
+  claim of this id succeeds. (Resetting only the damaged key and keeping the data would resume
+  a history whose writers were not fenced.) Writes refuse such a session without writing
+  anything, and a release leaves it alone.
+* **Bounded loads.** Decoding is the cost of a load, so the load's transaction reads the sizes
+  (``_snap_n``, ``LLEN``) with the data, fetches at most ``max_items`` list elements, and checks
+  both bounds before decoding anything; a flooded session costs one bounded read and a
+  quarantine, never a stalled event loop.
+* **The caller index repairs itself.** It only holds ids derivable from the sessions' meta, so an
+  index key of the wrong type is deleted (not kept aside: it is keyed by the caller's HMAC and
+  ``forget_caller`` must be able to remove everything of a caller) by the script that indexes a
+  new session, and read as empty meanwhile. Members that are not valid session ids are dropped
+  from it on lookup.
 
 Works with ``redis.asyncio.Redis`` (standalone, Sentinel) and ``redis.asyncio.RedisCluster``
 on Redis ≥ 6.2 (scripts via ``EVALSHA``; no ``FUNCTION``, no ``HEXPIRE``). The client must
@@ -92,14 +116,71 @@ AsyncRedisClient = Redis | RedisCluster
 """What the store runs on: a plain/Sentinel client or a cluster client, bytes responses."""
 
 _SNAP_N = "_snap_n"
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-_SESSION_ID_RE = re.compile(r"^[^\s{}*?\[\]\\\x00-\x1f\x7f]{1,200}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}\Z")
+_SESSION_ID_RE = re.compile(r"^[^\s{}*?\[\]\\\x00-\x1f\x7f]{1,200}\Z")
+# (\Z, not $: $ also matches before a trailing newline)
 _CALLER_INDEX_KEEP = 100
 """Index entries kept per caller: the newest ones (older sessions stay findable by id)."""
 _SCAN_BATCH = 500
 
-# Every per-session script gets the same five keys, in this order.
+_FENCE_RE = re.compile(rb"^[1-9][0-9]{0,17}\Z")
+"""A fence value this store could have written (the Lua scripts apply the same rule)."""
+
+# Every per-session script gets the same five keys, in this order; the scripts that can
+# quarantine get the three quarantine names after them (same hash tag, same slot).
 _SESSION_KEYS_DOC = "KEYS: 1 meta, 2 items, 3 snap, 4 fence, 5 lease"
+_QUARANTINE_KEYS_DOC = "6 q:meta, 7 q:items, 8 q:snap"
+
+_LUA_BOOKKEEPING = """
+-- Why the fence or lease key cannot be trusted, or false. This store only ever writes a
+-- positive decimal integer below 2^63 (so INCR works) to the fence, and a string to the lease.
+local function fence_damage()
+  local kind = redis.call('TYPE', KEYS[4])['ok']
+  if kind == 'none' then return false end
+  if kind ~= 'string' then return 'its fence key is a ' .. kind .. ', not a string' end
+  local value = redis.call('GET', KEYS[4])
+  if #value > 18 or not string.match(value, '^[1-9]%d*$') then
+    return 'its fence key is not a positive integer'
+  end
+  return false
+end
+local function lease_damage()
+  local kind = redis.call('TYPE', KEYS[5])['ok']
+  if kind == 'none' or kind == 'string' then return false end
+  return 'its lease key is a ' .. kind .. ', not a string'
+end
+local function bookkeeping_damage()
+  return fence_damage() or lease_damage()
+end
+"""
+
+_LUA_QUARANTINE = f"""{_LUA_BOOKKEEPING}
+-- Rename meta, items and snap to their quarantine names (KEYS 6-8), replacing an earlier
+-- quarantined copy only when there is something to move (a repeated call keeps the evidence),
+-- and delete a damaged fence or lease: they hold no call data, and left in place they would
+-- make every later claim of this id fail. Returns the number of keys moved.
+local function quarantine(ttl)
+  local present = {{}}
+  local moved = 0
+  for i = 1, 3 do
+    present[i] = redis.call('EXISTS', KEYS[i]) == 1
+    if present[i] then moved = moved + 1 end
+  end
+  if moved > 0 then
+    for i = 1, 3 do
+      if present[i] then
+        redis.call('RENAME', KEYS[i], KEYS[i + 5])
+        redis.call('PEXPIRE', KEYS[i + 5], ttl)
+      else
+        redis.call('DEL', KEYS[i + 5])
+      end
+    end
+  end
+  if fence_damage() then redis.call('DEL', KEYS[4]) end
+  if lease_damage() then redis.call('DEL', KEYS[5]) end
+  return moved
+end
+"""
 
 _LUA_REFRESH = """
 local function refresh(ttl, token, lease_ms)
@@ -119,7 +200,17 @@ local function push_chunked(cmd, key, first, last)
 end
 """
 
-_CLAIM_LUA = f"""-- {_SESSION_KEYS_DOC}; ARGV: owner, lease_ms, ttl_ms
+# Scripts that check a fencing token first check that fence and lease are keys this store could
+# have written, and answer 'corrupt' before writing anything: a Lua error half-way through would
+# leave a half-applied write behind (scripts are not rolled back).
+
+_CLAIM_LUA = f"""-- {_SESSION_KEYS_DOC}, {_QUARANTINE_KEYS_DOC}; ARGV: owner, lease_ms, ttl_ms
+{_LUA_QUARANTINE}
+local damage = bookkeeping_damage()
+if damage then
+  local moved = quarantine(ARGV[3])
+  return {{'corrupt', damage, moved}}
+end
 local token
 if redis.call('EXISTS', KEYS[4]) == 1 then
   token = redis.call('INCR', KEYS[4])
@@ -131,18 +222,23 @@ end
 local previous = redis.call('GET', KEYS[5])
 redis.call('SET', KEYS[5], string.format('%d', token) .. ':' .. ARGV[1], 'PX', ARGV[2])
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
-return {{token, previous}}
+return {{'ok', token, previous}}
 """
 
 _RENEW_LUA = f"""-- {_SESSION_KEYS_DOC}; ARGV: token, owner, lease_ms
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+{_LUA_BOOKKEEPING}
+local damage = bookkeeping_damage()
+if damage then return {{'corrupt', damage}} end
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {{'stale', ''}} end
 redis.call('SET', KEYS[5], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
-return 1
+return {{'ok', ''}}
 """
 
 _RELEASE_LUA = f"""-- {_SESSION_KEYS_DOC}; ARGV: token
+-- A lease that is not a string is not this token's: left for the next load or claim to handle.
+if redis.call('TYPE', KEYS[5])['ok'] ~= 'string' then return 0 end
 local held = redis.call('GET', KEYS[5])
-if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+if string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
   redis.call('DEL', KEYS[5])
   return 1
 end
@@ -152,8 +248,11 @@ return 0
 _APPEND_LUA = f"""-- {_SESSION_KEYS_DOC}
 -- ARGV: 1 token, 2 base_len, 3 k, 4 ttl_ms, 5 lease_ms, 6 snapshot_every,
 --       7..6+k items, then meta field/value pairs
+{_LUA_BOOKKEEPING}
 {_LUA_REFRESH}
 local token = ARGV[1]
+local damage = bookkeeping_damage()
+if damage then return {{'corrupt', damage}} end
 if redis.call('GET', KEYS[4]) ~= token then return {{'stale', 0}} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {{'missing', 0}} end
 local snap_n = tonumber(redis.call('HGET', KEYS[1], '{_SNAP_N}') or '0')
@@ -185,37 +284,49 @@ return {{status, n}}
 
 _WRITE_FULL_LUA = f"""-- {_SESSION_KEYS_DOC}
 -- ARGV: 1 token, 2 ttl_ms, 3 lease_ms, 4 item count, 5 snap body, 6.. meta field/value pairs
+{_LUA_BOOKKEEPING}
 {_LUA_REFRESH}
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 'stale' end
+local damage = bookkeeping_damage()
+if damage then return {{'corrupt', damage}} end
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {{'stale', ''}} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[3], ARGV[5]) end
 redis.call('HSET', KEYS[1], '{_SNAP_N}', ARGV[4])
 push_chunked('HSET', KEYS[1], 6, #ARGV)
 refresh(ARGV[2], ARGV[1], ARGV[3])
-return 'ok'
+return {{'ok', ''}}
 """
 
 _SET_META_LUA = f"""-- {_SESSION_KEYS_DOC}; ARGV: 1 token, 2 ttl_ms, 3 lease_ms, 4.. field/value pairs
+{_LUA_BOOKKEEPING}
 {_LUA_REFRESH}
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 'stale' end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local damage = bookkeeping_damage()
+if damage then return {{'corrupt', damage}} end
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {{'stale', ''}} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {{'missing', ''}} end
 push_chunked('HSET', KEYS[1], 4, #ARGV)
 refresh(ARGV[2], ARGV[1], ARGV[3])
-return 'ok'
+return {{'ok', ''}}
 """
 
-_QUARANTINE_LUA = """-- KEYS: 1-3 meta, items, snap; 4-6 their quarantine names; ARGV: ttl_ms
-local moved = 0
-for i = 1, 3 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('RENAME', KEYS[i], KEYS[i + 3])
-    redis.call('PEXPIRE', KEYS[i + 3], ARGV[1])
-    moved = moved + 1
-  else
-    redis.call('DEL', KEYS[i + 3])
-  end
+_QUARANTINE_LUA = f"""-- {_SESSION_KEYS_DOC}, {_QUARANTINE_KEYS_DOC}; ARGV: ttl_ms
+{_LUA_QUARANTINE}
+return quarantine(ARGV[1])
+"""
+
+_INDEX_LUA = """-- KEYS: 1 a caller index; ARGV: 1 session id, 2 score (created_at), 3 entries kept, 4 ttl_ms
+-- A key of another type there is deleted first (its type is returned, for the log): the index
+-- only holds ids derivable from the sessions' meta, and a broken one must not stop indexing.
+local kind = redis.call('TYPE', KEYS[1])['ok']
+local replaced = false
+if kind ~= 'none' and kind ~= 'zset' then
+  redis.call('DEL', KEYS[1])
+  replaced = kind
 end
-return moved
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return replaced
 """
 
 
@@ -234,8 +345,15 @@ class RedisSessionStore:
         ttl: float = 86400.0,
         lease_ttl: float = 15.0,
         snapshot_every: int = 200,
+        max_items: int = 5000,
+        max_bytes: int = 16 * 1024 * 1024,
         caller_secret: bytes,
     ) -> None:
+        """``max_items``/``max_bytes`` bound what :meth:`load` decodes (see the module docstring).
+
+        The defaults are far above a voice call (an hour is a few hundred turns) and keep the
+        worst load well under the event-loop stall a live call tolerates.
+        """
         if not _PREFIX_RE.match(key_prefix):
             raise StateError(
                 f"invalid state key prefix {key_prefix!r}: use 1-40 letters, digits, '_', '.', '-'"
@@ -244,6 +362,8 @@ class RedisSessionStore:
             raise StateError("state ttl and lease_ttl must be positive")
         if snapshot_every < 1:
             raise StateError("snapshot_every must be at least 1")
+        if max_items < 1 or max_bytes < 1:
+            raise StateError("max_items and max_bytes must be at least 1")
         if not caller_secret:
             raise StateError("the caller secret cannot be empty")
         if client.get_connection_kwargs().get("decode_responses"):
@@ -256,6 +376,8 @@ class RedisSessionStore:
         self._ttl_ms = _ms(ttl)
         self._lease_ms = _ms(lease_ttl)
         self._snapshot_every = snapshot_every
+        self._max_items = max_items
+        self._max_bytes = max_bytes
         self._secret = caller_secret
         self._claim = client.register_script(_CLAIM_LUA)
         self._renew = client.register_script(_RENEW_LUA)
@@ -264,6 +386,7 @@ class RedisSessionStore:
         self._write_full = client.register_script(_WRITE_FULL_LUA)
         self._set_meta = client.register_script(_SET_META_LUA)
         self._quarantine = client.register_script(_QUARANTINE_LUA)
+        self._index = client.register_script(_INDEX_LUA)
 
     # ------------------------------------------------------------------ keys
 
@@ -331,13 +454,48 @@ class RedisSessionStore:
             "stale; another worker owns this session now"
         )
 
+    def _damaged(self, session_id: str, detail: object, action: str) -> CorruptStateError:
+        """The error of a write refused because the session's fence or lease is damaged."""
+        return CorruptStateError(
+            f"session {session_id!r} is corrupt: {_text(detail)}; {action} it was refused and "
+            "nothing written (a load or a new claim of it quarantines it)"
+        )
+
+    def _script_keys(self, session_id: str) -> list[str]:
+        """The eight keys of the scripts that can quarantine: session keys, quarantine names."""
+        return [*self.session_keys(session_id), *self.quarantine_keys(session_id)]
+
+    def _quarantined_as(self, session_id: str) -> str:
+        return f"{self._prefix}:q:{{{session_id}}}:*"
+
     # ------------------------------------------------------------------ ownership
 
     async def claim(self, session_id: str, *, owner: str) -> Lease:
-        keys = self.session_keys(session_id)
+        """See :meth:`.store.SessionStore.claim`.
+
+        A damaged fence or lease is quarantined by the claim script itself (atomically) and
+        reported as ``CorruptStateError``, never as an outage: claiming the id again then
+        succeeds on a clean slate, so a caller who retries is persisted again.
+        """
         with self._errors(session_id, "claiming"):
-            token, previous = await self._claim(
-                keys=keys, args=[owner, self._lease_ms, self._ttl_ms]
+            status, token, previous = await self._claim(
+                keys=self._script_keys(session_id), args=[owner, self._lease_ms, self._ttl_ms]
+            )
+        if status == b"corrupt":
+            reason = _text(token)
+            where = self._quarantined_as(session_id)
+            logger.warning(
+                "session %s is corrupt (%s); quarantined by a claim: %d key(s) moved to %s for "
+                "inspection (kept %.0f s), the damaged key deleted",
+                session_id,
+                reason,
+                int(previous),
+                where,
+                self._ttl_ms / 1000,
+            )
+            raise CorruptStateError(
+                f"session {session_id!r} is corrupt: {reason}; quarantined as {where}; "
+                "claim it again to start it afresh"
             )
         taken_from: str | None = None
         if previous is not None:
@@ -356,8 +514,12 @@ class RedisSessionStore:
     async def renew(self, lease: Lease) -> None:
         keys = self.session_keys(lease.session_id)
         with self._errors(lease.session_id, "renewing the lease of"):
-            ok = await self._renew(keys=keys, args=[lease.fence, lease.owner, self._lease_ms])
-        if not ok:
+            status, detail = await self._renew(
+                keys=keys, args=[lease.fence, lease.owner, self._lease_ms]
+            )
+        if status == b"corrupt":
+            raise self._damaged(lease.session_id, detail, "renewing the lease of")
+        if status == b"stale":
             raise self._stale(lease)
 
     async def release(self, lease: Lease) -> None:
@@ -380,11 +542,18 @@ class RedisSessionStore:
         if index is None:
             return
         with self._errors(state.session_id, "indexing the caller of"):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.zadd(index, {state.session_id: state.created_at})
-            pipe.zremrangebyrank(index, 0, -_CALLER_INDEX_KEEP - 1)
-            pipe.pexpire(index, self._ttl_ms)
-            await pipe.execute()
+            replaced = await self._index(
+                keys=[index],
+                args=[state.session_id, repr(state.created_at), _CALLER_INDEX_KEEP, self._ttl_ms],
+            )
+        if replaced is not None:
+            logger.warning(
+                "session %s: caller index %s was a Redis %s, not a sorted set; deleted it and "
+                "indexed the session again",
+                state.session_id,
+                index,
+                _text(replaced),
+            )
 
     async def rewrite(self, lease: Lease, state: SessionState) -> None:
         await self._write_state(lease, state, "rewriting")
@@ -404,7 +573,9 @@ class RedisSessionStore:
         for name, value in encode_meta(state).items():
             args += (name, value)
         with self._errors(sid, action):
-            status = await self._write_full(keys=self.session_keys(sid), args=args)
+            status, detail = await self._write_full(keys=self.session_keys(sid), args=args)
+        if status == b"corrupt":
+            raise self._damaged(sid, detail, action)
         if status == b"stale":
             raise self._stale(lease)
 
@@ -440,6 +611,8 @@ class RedisSessionStore:
             args += (name, value)
         with self._errors(sid, "appending to"):
             status, count = await self._append(keys=self.session_keys(sid), args=args)
+        if status == b"corrupt":
+            raise self._damaged(sid, count, "appending to")
         if status == b"stale":
             raise self._stale(lease)
         if status == b"missing":
@@ -459,7 +632,9 @@ class RedisSessionStore:
         for name, value in encoded.items():
             args += (name, value)
         with self._errors(sid, "ending"):
-            status = await self._set_meta(keys=self.session_keys(sid), args=args)
+            status, detail = await self._set_meta(keys=self.session_keys(sid), args=args)
+        if status == b"corrupt":
+            raise self._damaged(sid, detail, "ending")
         if status == b"stale":
             raise self._stale(lease)
         if status == b"missing":
@@ -468,51 +643,120 @@ class RedisSessionStore:
     # ------------------------------------------------------------------ reads
 
     async def load(self, session_id: str) -> SessionState:
-        meta_key, items_key, snap_key, _, _ = self.session_keys(session_id)
-        # One MULTI/EXEC round trip: a consistent view of the three keys, with their types so
-        # a wrong-typed key is reported as such. (A Lua script would copy the ~1 MB snapshot
-        # into Lua and back: about twice as slow at 1,000 items.)
+        """See :meth:`.store.SessionStore.load`.
+
+        One ``MULTI``/``EXEC`` round trip reads the five keys' types, the fence, the meta, the
+        list's length, the snapshot and at most ``max_items`` list elements (so a flooded list
+        costs a bounded read). Types, bookkeeping and both size bounds are checked before
+        anything is decoded; a session failing any of them is quarantined.
+        """
+        keys = self.session_keys(session_id)
+        meta_key, items_key, snap_key, fence_key, _ = keys
+        # (A Lua script would copy the ~1 MB snapshot into Lua and back: about twice as slow at
+        # 1,000 items.)
         pipe = self._client.pipeline(transaction=True)
-        for key in (meta_key, items_key, snap_key):
+        for key in keys:
             pipe.type(key)
+        pipe.get(fence_key)
         pipe.hgetall(meta_key)
+        pipe.llen(items_key)
         pipe.get(snap_key)
-        pipe.lrange(items_key, 0, -1)
+        pipe.lrange(items_key, 0, self._max_items - 1)
         with self._errors(session_id, "loading"):
             replies = await pipe.execute(raise_on_error=False)
-        kinds = [_text(kind) for kind in replies[:3]]
-        meta, snap, tail = replies[3:]
+            for reply in replies[:5]:
+                if isinstance(reply, Exception):
+                    raise reply
+        kinds = [_text(kind) for kind in replies[:5]]
+        fence, meta, tail_len, snap, tail = replies[5:]
         if kinds[0] == "none":
             raise SessionNotFoundError(f"no stored session {session_id!r}")
-        if (
-            kinds[0] != "hash"
-            or kinds[1] not in ("list", "none")
-            or kinds[2] not in ("string", "none")
-        ):
+        expected = ({"hash"}, {"list", "none"}, {"string", "none"}, *[{"string", "none"}] * 2)
+        if any(kind not in allowed for kind, allowed in zip(kinds, expected, strict=True)):
             found = ", ".join(
                 f"{part}={kind}"
-                for part, kind in zip(("meta", "items", "snap"), kinds, strict=True)
+                for part, kind in zip(
+                    ("meta", "items", "snap", "fence", "lease"), kinds, strict=True
+                )
             )
             raise await self._quarantine_session(session_id, f"wrong Redis key types ({found})")
-        for reply in (meta, snap, tail):
+        if kinds[3] == "string" and not _FENCE_RE.match(bytes(fence)):
+            raise await self._quarantine_session(
+                session_id, "its fence key is not a positive integer"
+            )
+        for reply in (meta, tail_len, snap, tail):
             if isinstance(reply, Exception):
                 with self._errors(session_id, "loading"):
                     raise reply
+        too_large = self._size_problem(meta, int(tail_len), snap or b"", tail)
+        if too_large is not None:
+            raise await self._quarantine_session(session_id, too_large)
         try:
             return _decode_session(session_id, meta, snap or b"", tail)
         except ValueError as exc:
             raise await self._quarantine_session(session_id, str(exc).splitlines()[0]) from None
 
+    def _size_problem(
+        self, meta: dict[bytes, bytes], tail_len: int, snap: bytes, tail: Sequence[bytes]
+    ) -> str | None:
+        """Why a loaded session is over a bound, or None; O(1) per key, before any decoding.
+
+        An unreadable ``_snap_n`` counts as 0 here: decoding reports it as corruption.
+        """
+        try:
+            snap_n = max(0, int(meta.get(_SNAP_N.encode(), b"0")))
+        except ValueError:
+            snap_n = 0
+        count = snap_n + tail_len
+        size = (
+            sum(len(field) + len(value) for field, value in meta.items())
+            + len(snap)
+            + sum(len(element) for element in tail)
+        )
+        if count <= self._max_items and size <= self._max_bytes:
+            return None
+        at_least = "at least " if len(tail) < tail_len else ""
+        return (
+            f"too large to load: {count} items and {at_least}{size} bytes of stored JSON "
+            f"(bounds: {self._max_items} items, {self._max_bytes} bytes)"
+        )
+
+    async def quarantine(self, session_id: str, reason: str) -> None:
+        """See :meth:`.store.SessionStore.quarantine`.
+
+        Raises ``StateUnavailableError``/``StateError`` when Redis does not do it (the session
+        then stays where it is); a session with nothing stored is not an error, only logged.
+        """
+        with self._errors(session_id, "quarantining"):
+            moved = int(
+                await self._quarantine(keys=self._script_keys(session_id), args=[self._ttl_ms])
+            )
+        if moved:
+            logger.warning(
+                "session %s quarantined (%s): %d key(s) moved to %s for inspection (kept %.0f s)",
+                session_id,
+                reason,
+                moved,
+                self._quarantined_as(session_id),
+                self._ttl_ms / 1000,
+            )
+        else:
+            logger.warning(
+                "session %s: asked to quarantine it (%s) but nothing is stored under it",
+                session_id,
+                reason,
+            )
+
     async def _quarantine_session(self, session_id: str, reason: str) -> CorruptStateError:
-        """Move a corrupt session aside and return the error to raise."""
-        meta_key, items_key, snap_key, _, _ = self.session_keys(session_id)
-        where = f"{self._prefix}:q:{{{session_id}}}:*"
+        """Move a session that cannot be loaded aside and return the error to raise.
+
+        A failure to move it is logged, not raised: the session is unusable either way, and
+        the caller must get the ``CorruptStateError`` that says why.
+        """
+        where = self._quarantined_as(session_id)
         try:
             with self._errors(session_id, "quarantining"):
-                await self._quarantine(
-                    keys=[meta_key, items_key, snap_key, *self.quarantine_keys(session_id)],
-                    args=[self._ttl_ms],
-                )
+                await self._quarantine(keys=self._script_keys(session_id), args=[self._ttl_ms])
         except StateError as exc:
             logger.warning(
                 "session %s is corrupt (%s) and could not be quarantined: %s",
@@ -522,7 +766,7 @@ class RedisSessionStore:
             )
             return CorruptStateError(f"session {session_id!r} is corrupt: {reason}")
         logger.warning(
-            "session %s is corrupt (%s); moved to %s for inspection (kept %.0f s)",
+            "session %s is corrupt (%s); quarantined: moved to %s for inspection (kept %.0f s)",
             session_id,
             reason,
             where,
@@ -532,20 +776,63 @@ class RedisSessionStore:
             f"session {session_id!r} is corrupt: {reason}; quarantined as {where}"
         )
 
+    async def _index_members(self, index: str, action: str) -> list[bytes]:
+        """The members of a caller index, newest first; a wrong-typed index reads as empty.
+
+        It is not deleted here: the indexing script of the next session created for this
+        caller replaces it atomically, whereas a delete from here could race with that script
+        and drop the entry it just wrote.
+        """
+        with self._errors(None, action):
+            try:
+                members = await self._client.zrevrange(index, 0, -1)
+                return [m for m in members if isinstance(m, bytes)]  # bytes: no decoding
+            except ResponseError as exc:
+                if "WRONGTYPE" not in str(exc):
+                    raise
+        logger.warning(
+            "caller index %s is not a sorted set; read as empty (replaced when this caller's "
+            "next session is created)",
+            index,
+        )
+        return []
+
     async def find_by_caller(self, caller_identity: str) -> str | None:
+        """See :meth:`.store.SessionStore.find_by_caller`.
+
+        Members that are not valid session ids (only written by something other than this
+        store) are dropped from the index with a warning instead of failing the lookup, as are
+        ids whose session is gone.
+        """
         index = self.caller_key(caller_identity)
+        members = await self._index_members(index, "looking up a caller in")
+        ids: list[str] = []
+        invalid: list[bytes] = []
+        for member in members:
+            sid = _valid_session_id(member)
+            if sid is None:
+                invalid.append(member)
+            else:
+                ids.append(sid)
+        if invalid:
+            logger.warning(
+                "caller index %s: dropped %d member(s) that are not valid session ids",
+                index,
+                len(invalid),
+            )
+        if not ids:
+            if invalid:
+                with self._errors(None, "looking up a caller in"):
+                    await self._client.zrem(index, *invalid)
+            return None
         with self._errors(None, "looking up a caller in"):
-            members = await self._client.zrevrange(index, 0, -1)
-            if not members:
-                return None
-            ids = [_text(m) for m in members]
             pipe = self._client.pipeline(transaction=False)
             for sid in ids:
                 pipe.exists(self.session_keys(sid)[0])
             alive = await pipe.execute()
-            dead = [sid for sid, found in zip(ids, alive, strict=True) if not found]
-            if dead:
-                await self._client.zrem(index, *dead)
+            dead = [sid.encode() for sid, found in zip(ids, alive, strict=True) if not found]
+            if dead or invalid:
+                await self._client.zrem(index, *dead, *invalid)
         return next((sid for sid, found in zip(ids, alive, strict=True) if found), None)
 
     async def _scan_meta_keys(self, kinds: str) -> list[bytes]:
@@ -615,8 +902,15 @@ class RedisSessionStore:
             stored_hash = value if isinstance(value, str) else None
         await self._delete_keys(session_id)
         if stored_hash is not None:
+            index = f"{self._prefix}:caller:{stored_hash}"
             with self._errors(session_id, "unindexing"):
-                await self._client.zrem(f"{self._prefix}:caller:{stored_hash}", session_id)
+                try:
+                    await self._client.zrem(index, session_id)
+                except ResponseError as exc:
+                    if "WRONGTYPE" not in str(exc):
+                        raise
+                    # Nothing of this session can be in it; the next indexing replaces it.
+                    logger.warning("caller index %s is not a sorted set; left as is", index)
 
     async def forget_caller(self, caller_identity: str) -> int:
         """Delete every session of a caller: those in its index and, by scanning, any other.
@@ -627,9 +921,8 @@ class RedisSessionStore:
         """
         index = self.caller_key(caller_identity)
         wanted = orjson.dumps(caller_hash(caller_identity, self._secret))
-        with self._errors(None, "forgetting a caller in"):
-            members = await self._client.zrange(index, 0, -1)
-        session_ids = {_text(m) for m in members}
+        members = await self._index_members(index, "forgetting a caller in")
+        session_ids = {sid for m in members if (sid := _valid_session_id(m)) is not None}
         keys = await self._scan_meta_keys("[sq]")
         for start in range(0, len(keys), _SCAN_BATCH):
             batch = keys[start : start + _SCAN_BATCH]
@@ -665,6 +958,15 @@ def _check_session_id(session_id: str) -> None:
             f"invalid session id {session_id!r}: 1-200 characters, no whitespace, braces, "
             "glob characters or control characters"
         )
+
+
+def _valid_session_id(member: bytes) -> str | None:
+    """A caller index member as a session id, or None if this store could not have written it."""
+    try:
+        sid = member.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return sid if _SESSION_ID_RE.match(sid) else None
 
 
 def _decode_session(

@@ -47,7 +47,10 @@ class SessionStore(Protocol):
     async def claim(self, session_id: str, *, owner: str) -> Lease:
         """Take ownership of ``session_id`` (created or not), taking over any current owner.
 
-        Raises the fencing token and starts a lease with the store's lease TTL.
+        Raises the fencing token and starts a lease with the store's lease TTL. When the
+        session's ownership bookkeeping is damaged, it is quarantined and ``CorruptStateError``
+        raised (never ``StateUnavailableError``: Redis is fine, the data is not); claiming the
+        id again then succeeds on a clean slate.
         """
         ...
 
@@ -91,7 +94,23 @@ class SessionStore(Protocol):
         ...
 
     async def load(self, session_id: str) -> SessionState:
-        """Read a whole session; a corrupt one is quarantined and ``CorruptStateError`` raised."""
+        """Read a whole session; a corrupt one is quarantined and ``CorruptStateError`` raised.
+
+        "Corrupt" includes damaged ownership bookkeeping and a session over the store's size
+        bound: decoding an unbounded history would stall every call on the worker.
+        """
+        ...
+
+    async def quarantine(self, session_id: str, reason: str) -> None:
+        """Move a stored session aside, as a load does with a corrupt one, and log ``reason``.
+
+        For damage only the caller can see: the store keeps chat items opaque, so items that
+        are valid JSON but not decodable as LiveKit chat items are found by the session layer,
+        which quarantines the session this way and starts the caller afresh. The session is
+        then gone for :meth:`load` and :meth:`find_by_caller` but kept for a human to inspect.
+        Nothing stored under the id is not an error. Raises ``StateUnavailableError`` when the
+        backend cannot be reached (the session then stays where it is).
+        """
         ...
 
     async def find_by_caller(self, caller_identity: str) -> str | None:

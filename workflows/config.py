@@ -356,6 +356,16 @@ class StateSection(_Strict):
     snapshot_every: int = Field(
         default=200, ge=10, description="Compact the chat item list into one snapshot this often."
     )
+    max_items: int = Field(
+        default=5000,
+        ge=10,
+        description="A stored session with more chat items is quarantined, not resumed.",
+    )
+    max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="A stored session larger than this (bytes) is quarantined, not resumed.",
+    )
 
 
 # --------------------------------------------------------------------------- [worker]

@@ -66,6 +66,8 @@ async def open_persistence(
             ttl=settings.ttl,
             lease_ttl=settings.lease_ttl,
             snapshot_every=settings.snapshot_every,
+            max_items=settings.max_items,
+            max_bytes=settings.max_bytes,
             caller_secret=secret,
         )
         yield Persistence(store=store, settings=settings, caller_secret=secret)

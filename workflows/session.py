@@ -154,24 +154,43 @@ class CallReport(CallRecord):
         return self.ended_at - self.started_at
 
 
+@dataclass(frozen=True)
+class ResumeLookup:
+    """How a call starts, and the stored history already decoded into LiveKit items."""
+
+    plan: ResumePlan
+    history: ChatContext | None
+
+
 async def find_resume_plan(
     workflow: Workflow, persistence: Persistence, caller_identity: str | None
-) -> ResumePlan:
-    """Look the caller up and decide how the call starts. Never raises: a failure is a fresh start."""
+) -> ResumeLookup:
+    """Look the caller up and decide how the call starts. Never raises: a failure is a fresh start.
+
+    Stored items that are valid JSON but not LiveKit chat items make the session corrupt too:
+    it is quarantined like any other, and the caller starts fresh.
+    """
     state: SessionState | None = None
+    history: ChatContext | None = None
     if caller_identity:
         store = persistence.store
         try:
             session_id = await store.find_by_caller(caller_identity)
             if session_id is not None:
                 state = await store.load(session_id)
+                history = _decode_history(state)
+                if history is None:
+                    await store.quarantine(session_id, "stored items are not LiveKit chat items")
+                    state = None
         except CorruptStateError as exc:
             logger.warning(
                 "caller's stored session is corrupt and was quarantined; starting fresh: %s", exc
             )
+            state = None
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
-    return plan_resume(
+            state = None
+    plan = plan_resume(
         state,
         now=time.time(),
         resume_window=persistence.settings.resume_window,
@@ -179,6 +198,15 @@ async def find_resume_plan(
         known_agents=set(workflow.config.agents),
         start_agent=workflow.start,
     )
+    return ResumeLookup(plan=plan, history=history if state is not None else None)
+
+
+def _decode_history(state: SessionState) -> ChatContext | None:
+    try:
+        return ChatContext.from_dict({"items": state.items})
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        logger.warning("session %s: stored items do not decode: %s", state.session_id, exc)
+        return None
 
 
 async def start_call(
@@ -197,7 +225,8 @@ async def start_call(
     ``call.session.run(user_input=...)``.
     """
     pipeline = components or TextPipeline(llm=OfflineBrain(workflow=workflow))
-    plan = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
+    lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
+    plan = lookup.plan if lookup is not None else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
 
     session_id = (
@@ -217,7 +246,8 @@ async def start_call(
             entry = "resume"
             data.greeted = set(state.greeted)
             data.handoff_trail = list(state.handoff_trail)
-            history = ChatContext.from_dict({"items": state.items})
+            history = lookup.history if lookup is not None else None
+            assert history is not None  # a resumable state always comes with its history
             agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
 

@@ -127,18 +127,6 @@ async def lease_is_a_list(client: Redis, store: RedisSessionStore, sid: str) -> 
     await client.rpush(_keys(store, sid)[4], b"1:worker")
 
 
-ITEMS_NOT_LIVEKIT = (
-    "bug: workflows/session.py start_call() rebuilds the history with ChatContext.from_dict "
-    "outside any error handling: stored items that are JSON objects but not LiveKit chat items "
-    "make start_call raise pydantic.ValidationError for that caller on every call until the TTL"
-)
-FENCE_OR_LEASE = (
-    "bug: state/redis_store.py claim() turns a wrong-typed fence/lease key into "
-    "CorruptStateError/StateError without quarantining, and workflows/recorder.py start() "
-    "treats it as an outage: the caller is resumed but the call is never persisted again"
-)
-
-
 @pytest.mark.parametrize(
     "damage",
     [
@@ -156,18 +144,11 @@ FENCE_OR_LEASE = (
         item_is_not_json,
         item_is_invalid_utf8,
         item_is_not_an_object,
-        pytest.param(
-            item_has_wrong_field_types,
-            marks=pytest.mark.xfail(strict=True, reason=ITEMS_NOT_LIVEKIT),
-        ),
-        pytest.param(
-            item_of_unknown_type, marks=pytest.mark.xfail(strict=True, reason=ITEMS_NOT_LIVEKIT)
-        ),
-        pytest.param(fence_is_a_hash, marks=pytest.mark.xfail(strict=True, reason=FENCE_OR_LEASE)),
-        pytest.param(
-            fence_is_not_a_number, marks=pytest.mark.xfail(strict=True, reason=FENCE_OR_LEASE)
-        ),
-        pytest.param(lease_is_a_list, marks=pytest.mark.xfail(strict=True, reason=FENCE_OR_LEASE)),
+        item_has_wrong_field_types,
+        item_of_unknown_type,
+        fence_is_a_hash,
+        fence_is_not_a_number,
+        lease_is_a_list,
     ],
 )
 async def test_damaged_session_is_quarantined_caller_starts_fresh_and_other_calls_go_on(
@@ -230,13 +211,6 @@ async def test_damaged_session_is_quarantined_caller_starts_fresh_and_other_call
         await client.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: state/redis_store.py create() indexes the caller with ZADD on a key it never "
-    "checks; a caller index key of the wrong type makes every claim of that caller fail "
-    "(recorder retries forever, the call is never persisted) and find_by_caller's "
-    "CorruptStateError is logged as 'quarantined' although nothing was moved",
-)
 async def test_caller_index_of_the_wrong_type_is_repaired_and_the_new_call_is_persisted(
     start_redis: Any, workflow: Workflow
 ) -> None:
@@ -261,12 +235,6 @@ async def test_caller_index_of_the_wrong_type_is_repaired_and_the_new_call_is_pe
         await client.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: state/redis_store.py find_by_caller() calls session_keys() on every index "
-    "member, and one member that is not a valid session id raises StateError for the whole "
-    "lookup: the caller's valid session is never resumed",
-)
 async def test_a_hostile_member_of_the_caller_index_does_not_hide_the_callers_real_session(
     start_redis: Any, workflow: Workflow
 ) -> None:
@@ -355,15 +323,7 @@ async def _five_megabyte_item(client: Redis, store: RedisSessionStore, sid: str)
     "damage",
     [
         _five_megabyte_item,
-        pytest.param(
-            _fifty_thousand_items,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: no size bound on a stored session (state/redis_store.py load, "
-                "workflows/session.py start_call): resuming 50,000 items blocks the worker's "
-                "event loop ~2-3 s, stalling every other call on the worker",
-            ),
-        ),
+        _fifty_thousand_items,
     ],
 )
 async def test_oversized_stored_session_does_not_stall_the_worker(

@@ -51,6 +51,8 @@ async def test_unreachable_redis_raises_state_unavailable_naming_the_session(
         await store.load("call-1")
     with pytest.raises(StateUnavailableError):
         await store.claim("call-1", owner="worker-a")
+    with pytest.raises(StateUnavailableError, match="call-1"):
+        await store.quarantine("call-1", "items are not LiveKit chat items")
     with pytest.raises(StateUnavailableError):
         await store.ping()
     await client.aclose()

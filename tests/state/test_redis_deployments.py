@@ -76,7 +76,39 @@ async def exercise_store(client: Redis | RedisCluster) -> None:
         await store.load("call-2")
     assert await client.exists(store.quarantine_keys("call-2")[0])
 
-    assert await store.forget_caller("+15551230001") == 1
+    # Damaged bookkeeping: the claim script quarantines (one slot) and the next claim works.
+    third = await store.claim("call-3", owner="worker-a")
+    await store.create(
+        state.model_copy(update={"session_id": "call-3"}), lease=third, caller_identity=None
+    )
+    await client.delete(store.session_keys("call-3")[3])
+    await client.hset(store.session_keys("call-3")[3], "token", b"1")
+    with pytest.raises(CorruptStateError, match="call-3"):
+        await store.claim("call-3", owner="worker-b")
+    assert await client.exists(store.quarantine_keys("call-3")[0])
+    assert (await store.claim("call-3", owner="worker-b")).fence > third.fence
+    # Public quarantine; a hostile index member and a wrong-typed index; the size bound.
+    await store.quarantine("call-1", "test")
+    assert await store.find_by_caller("+15551230001") is None
+    await client.zadd(store.caller_key("+15551230001"), {b"* {bad}": now + 60})
+    await store.create(
+        state.model_copy(update={"session_id": "call-4"}),
+        lease=await store.claim("call-4", owner="worker-a"),
+        caller_identity="+15551230001",
+    )
+    assert await store.find_by_caller("+15551230001") == "call-4"
+    await client.set(store.caller_key("+15559999999"), b"not a zset")
+    await store.create(
+        state.model_copy(update={"session_id": "call-5"}),
+        lease=await store.claim("call-5", owner="worker-a"),
+        caller_identity="+15559999999",
+    )
+    assert await store.find_by_caller("+15559999999") == "call-5"
+    small = RedisSessionStore(client, key_prefix="dep", max_bytes=100, caller_secret=SECRET)
+    with pytest.raises(CorruptStateError, match=r"call-4.*too large"):
+        await small.load("call-4")
+
+    assert await store.forget_caller("+15551230001") == 2  # call-1 and call-4, quarantined
     assert await store.find_by_caller("+15551230001") is None
 
 

@@ -380,7 +380,9 @@ async def test_load_of_an_unknown_session_raises_session_not_found(
         await store.load("nope")
 
 
-@pytest.mark.parametrize("session_id", ["", "has space", "a{b}", "x*", "line\nbreak", "z" * 201])
+@pytest.mark.parametrize(
+    "session_id", ["", "has space", "a{b}", "x*", "line\nbreak", "trailing\n", "z" * 201]
+)
 async def test_session_ids_that_would_break_the_key_layout_are_refused(
     store: RedisSessionStore, session_id: str
 ) -> None:
