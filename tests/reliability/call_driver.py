@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -37,10 +38,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from frontdesk.state import RedisSessionStore, connect_redis
-from frontdesk.state.identity import caller_secret_from_env
-from frontdesk.workflows.config import load_workflow
+from frontdesk.workflows.config import Workflow, load_workflow
+from frontdesk.workflows.persistence import REDIS_URL_ENV, open_persistence
 from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.simulate import reply_of as simulate_reply_of
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 TURN_TIMEOUT = 30.0
@@ -52,18 +53,9 @@ def emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def reply_of(events: list[Any], agent: str) -> tuple[str, str]:
-    """(the assistant's words, the agent that spoke last) of a run's events."""
-    lines: list[str] = []
-    speaker = agent
-    for event in events:
-        item = event.item
-        if event.type == "agent_handoff":
-            agent = item.new_agent_id
-        elif event.type == "message" and item.role == "assistant" and item.text_content:
-            lines.append(item.text_content)
-            speaker = agent
-    return " ".join(lines), speaker
+def _reply_of(events: list[Any], agent: str) -> tuple[str, str]:
+    text, speaker, _ = simulate_reply_of(events, agent)
+    return text, speaker or agent
 
 
 def user_texts(call: Call) -> list[str]:
@@ -76,20 +68,12 @@ def user_texts(call: Call) -> list[str]:
 
 async def serve(args: argparse.Namespace) -> None:
     workflow = load_workflow(args.config)
-    settings = workflow.config.state
-    secret = caller_secret_from_env()
-    client = connect_redis(args.redis_url)
-    store = RedisSessionStore(
-        client,
-        key_prefix=settings.key_prefix,
-        ttl=settings.ttl,
-        lease_ttl=settings.lease_ttl,
-        snapshot_every=settings.snapshot_every,
-        caller_secret=secret,
-    )
-    persistence = Persistence(
-        store=store, settings=settings, caller_secret=secret, owner=args.owner
-    )
+    os.environ[REDIS_URL_ENV] = args.redis_url
+    async with open_persistence(workflow, allow_embedded=False) as configured:
+        await _serve(args, workflow, dataclasses.replace(configured, owner=args.owner))
+
+
+async def _serve(args: argparse.Namespace, workflow: Workflow, persistence: Persistence) -> None:
     loop = asyncio.get_running_loop()
     call: Call | None = None
     emit("ready", pid=os.getpid())
@@ -113,7 +97,7 @@ async def serve(args: argparse.Namespace) -> None:
                         TURN_TIMEOUT,
                     )
                     events = list(opened.opening.events) if opened.opening is not None else []
-                    reply, agent = reply_of(events, opened.session.current_agent.id)
+                    reply, agent = _reply_of(events, opened.session.current_agent.id)
                     acked = await opened.flush(FLUSH_TIMEOUT)
                     emit(
                         "opened",
@@ -132,7 +116,7 @@ async def serve(args: argparse.Namespace) -> None:
                     run = await asyncio.wait_for(
                         call.session.run(user_input=command["text"]), TURN_TIMEOUT
                     )
-                    reply, agent = reply_of(list(run.events), before)
+                    reply, agent = _reply_of(list(run.events), before)
                     acked = await call.flush(FLUSH_TIMEOUT)
                     emit(
                         "ack" if acked else "unacked",
@@ -156,7 +140,6 @@ async def serve(args: argparse.Namespace) -> None:
     finally:
         if call is not None:
             await call.aclose("driver exiting")
-        await client.aclose()
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from frontdesk.state import RedisSessionStore
+from frontdesk.workflows import simulate
 from frontdesk.workflows.config import StateSection, Workflow
 from frontdesk.workflows.session import Persistence
 
@@ -95,16 +96,8 @@ def last_handoff_target(items: Iterable[dict[str, Any]]) -> str | None:
 
 def reply_of(events: Sequence[Any], agent: str) -> tuple[str, str]:
     """(the assistant's words, the agent that spoke last) of a ``RunResult``'s events."""
-    lines: list[str] = []
-    speaker = agent
-    for event in events:
-        item = event.item
-        if event.type == "agent_handoff":
-            agent = item.new_agent_id
-        elif event.type == "message" and item.role == "assistant" and item.text_content:
-            lines.append(item.text_content)
-            speaker = agent
-    return " ".join(lines), speaker
+    text, speaker, _ = simulate.reply_of(list(events), agent)
+    return text, speaker or agent
 
 
 async def dump_keyspace(client: Any) -> dict[bytes, tuple[str, list[bytes], int]]:
