@@ -80,6 +80,18 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- simulate, demo
 
 
+def _print_lines(lines: list[tuple[str | None, str]], handoffs: list[dict[str, Any]]) -> None:
+    """Each spoken line with its agent, and a handoff marker where the speaker changes."""
+    pending = list(handoffs)
+    for agent, text in lines:
+        while pending and pending[0]["to"] == agent:
+            handoff = pending.pop(0)
+            console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+        console.print(f"[bold]{agent}[/]: {text}")
+    for handoff in pending:
+        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+
+
 def _print_turn(result: Any) -> None:
     if result.event == "disconnect":
         console.print("[magenta]✂ the caller drops[/]")
@@ -87,10 +99,7 @@ def _print_turn(result: Any) -> None:
         console.print("[magenta]☎ the same caller calls back[/]")
     else:
         console.print(f"[cyan]caller[/]: {result.user}")
-    for handoff in result.handoffs:
-        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-    if result.reply:
-        console.print(f"[bold]{result.agent}[/]: {result.reply}")
+    _print_lines(result.lines, result.handoffs)
     for failure in result.failures:
         console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
 
@@ -162,11 +171,8 @@ async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
         call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
 
         def show(events: list[Any], agent: str | None) -> None:
-            reply, speaker, handoffs = reply_of(events, agent)
-            for handoff in handoffs:
-                console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-            if reply:
-                console.print(f"[bold]{speaker}[/]: {reply}")
+            reply = reply_of(events, agent)
+            _print_lines(reply.lines, reply.handoffs)
 
         state = "resumed" if call.resumed else "new call"
         console.print(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,6 +96,16 @@ class TurnResult(BaseModel):
     data: dict[str, str] = Field(default_factory=dict)
     ok: bool = True
     failures: list[str] = Field(default_factory=list)
+    lines: list[tuple[str | None, str]] = Field(default_factory=list, exclude=True)
+    """Each spoken line with its agent (for display; not part of the JSON output)."""
+
+    def record(self, reply: Reply) -> None:
+        self.reply, self.agent, self.handoffs, self.lines = (
+            reply.text,
+            reply.agent,
+            reply.handoffs,
+            reply.lines,
+        )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -129,24 +140,38 @@ def parse_scenario(text: str, *, source: Path | None = None) -> Scenario:
     return scenario.model_copy(update={"source": source})
 
 
-def reply_of(
-    events: list[Any], start_agent: str | None
-) -> tuple[str, str | None, list[dict[str, str | None]]]:
-    """(reply text, agent of the last reply, handoffs) of a run's events."""
+@dataclass
+class Reply:
+    """What the agents said in one run, line by line, and the handoffs between them."""
+
+    start_agent: str | None
+    lines: list[tuple[str | None, str]] = field(default_factory=list)
+    """(agent, text) of every spoken line, in order."""
+    handoffs: list[dict[str, str | None]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, text in self.lines)
+
+    @property
+    def agent(self) -> str | None:
+        """The agent that produced the last line (the start agent when nothing was said)."""
+        return self.lines[-1][0] if self.lines else self.start_agent
+
+
+def reply_of(events: list[Any], start_agent: str | None) -> Reply:
+    """The :class:`Reply` in a run's events (LiveKit ``RunResult.events``)."""
+    reply = Reply(start_agent=start_agent)
     agent = start_agent
-    reply_agent = start_agent
-    lines: list[str] = []
-    handoffs: list[dict[str, str | None]] = []
     for event in events:
         item = event.item
         if event.type == "agent_handoff":
             agent = item.new_agent_id
             if item.old_agent_id is not None:
-                handoffs.append({"from": item.old_agent_id, "to": item.new_agent_id})
+                reply.handoffs.append({"from": item.old_agent_id, "to": item.new_agent_id})
         elif event.type == "message" and item.role == "assistant" and item.text_content:
-            lines.append(item.text_content)
-            reply_agent = agent
-    return " ".join(lines), reply_agent, handoffs
+            reply.lines.append((agent, item.text_content))
+    return reply
 
 
 def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
@@ -217,7 +242,7 @@ class ScenarioRunner:
                 await call.aclose("caller dropped")
             self._call = call = await self._start(caller)
             events = call.opening.events if call.opening is not None else []
-            result.reply, result.agent, result.handoffs = reply_of(events, None)
+            result.record(reply_of(events, None))
             result.agent = call.session.current_agent.id if result.agent is None else result.agent
             result.data = dict(call.userdata.fields)
             return result
@@ -234,6 +259,6 @@ class ScenarioRunner:
         except TimeoutError:
             result.failures.append(f"no reply within {TURN_TIMEOUT:.0f}s")
             return result
-        result.reply, result.agent, result.handoffs = reply_of(list(run.events), before)
+        result.record(reply_of(list(run.events), before))
         result.data = dict(call.userdata.fields)
         return result

@@ -54,8 +54,8 @@ def emit(event: str, **fields: Any) -> None:
 
 
 def _reply_of(events: list[Any], agent: str) -> tuple[str, str]:
-    text, speaker, _ = simulate_reply_of(events, agent)
-    return text, speaker or agent
+    reply = simulate_reply_of(events, agent)
+    return reply.text, reply.agent or agent
 
 
 def user_texts(call: Call) -> list[str]:

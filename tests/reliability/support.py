@@ -96,8 +96,8 @@ def last_handoff_target(items: Iterable[dict[str, Any]]) -> str | None:
 
 def reply_of(events: Sequence[Any], agent: str) -> tuple[str, str]:
     """(the assistant's words, the agent that spoke last) of a ``RunResult``'s events."""
-    text, speaker, _ = simulate.reply_of(list(events), agent)
-    return text, speaker or agent
+    reply = simulate.reply_of(list(events), agent)
+    return reply.text, reply.agent or agent
 
 
 async def dump_keyspace(client: Any) -> dict[bytes, tuple[str, list[bytes], int]]:
