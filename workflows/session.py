@@ -49,10 +49,14 @@ CLOSE_FLUSH_TIMEOUT = 5.0
 class PipelineComponents(Protocol):
     """The voice pipeline of a provider profile (see :mod:`frontdesk.workflows.providers`)."""
 
-    stt: stt.STT | None
-    llm: llm.LLM | None
-    tts: tts.TTS | None
-    vad: vad.VAD | None
+    @property
+    def stt(self) -> stt.STT | None: ...
+    @property
+    def llm(self) -> llm.LLM | None: ...
+    @property
+    def tts(self) -> tts.TTS | None: ...
+    @property
+    def vad(self) -> vad.VAD | None: ...
 
 
 @dataclass(frozen=True)
