@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
@@ -31,6 +31,11 @@ DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {
     "client_name": "frontdesk",
 }
 """Settings every client gets unless overridden by keyword."""
+
+DEFAULT_MAX_CONNECTIONS = 1000
+"""Connections one worker process may open to a standalone Redis (one per concurrent command)."""
+POOL_WAIT_TIMEOUT = 5.0
+"""Seconds a command waits for a free pooled connection before failing as unavailable."""
 
 
 def _default_retry() -> Retry:
@@ -87,7 +92,11 @@ def connect_redis(
         )
     logger.info("state: connecting to %s (%s)", redact_url(url), mode)
     if mode == "standalone":
-        return Redis.from_url(url, **options)
+        # Waits for a free connection instead of failing: redis-py's default pool raises
+        # MaxConnectionsError past 100, which the writer would read as an outage.
+        options.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+        options.setdefault("timeout", POOL_WAIT_TIMEOUT)
+        return Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
     if mode == "cluster":
         if scheme == "unix":
             raise StateError("Redis Cluster cannot be reached over a unix:// socket")

@@ -280,7 +280,7 @@ class SessionRecorder:
                 await self.writer.aclose(timeout)
         if self.lease is not None:
             try:
-                await self._store.release(self.lease)
+                await asyncio.wait_for(self._store.release(self.lease), timeout)
             except Exception as exc:
                 logger.warning("session %s: could not release its lease: %s", self.session_id, exc)
         return saved

@@ -14,7 +14,7 @@ the call goes on unpersisted while the writer keeps retrying.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import time
 import uuid
@@ -42,6 +42,8 @@ from frontdesk.workflows.transcript import Transcript, build_transcript
 
 logger = logging.getLogger("frontdesk.session")
 
+SESSION_CLOSE_TIMEOUT = 3.0
+"""Seconds LiveKit's ``AgentSession.aclose`` may take before the final save goes ahead anyway."""
 CLOSE_FLUSH_TIMEOUT = 5.0
 """Seconds a closing call waits for Redis to acknowledge its last writes."""
 
@@ -120,8 +122,10 @@ class Call:
         """
         if self.report is not None:
             return self.report
-        with contextlib.suppress(Exception):
-            await self.session.aclose()
+        try:
+            await asyncio.wait_for(self.session.aclose(), SESSION_CLOSE_TIMEOUT)
+        except Exception as exc:  # a session that fails or hangs closing must not lose the save
+            logger.warning("session %s: closing the AgentSession failed: %r", self.session_id, exc)
         transcript = self.transcript()
         record = CallRecord(
             started_at=self.started_at,
