@@ -90,6 +90,7 @@ class SessionRecorder:
         self.writer: SessionWriter | None = None
         self._sent_meta: dict[str, Any] = {}
         self._claim_lock = asyncio.Lock()
+        self._closing = False
         self.lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._attached = False
@@ -159,7 +160,7 @@ class SessionRecorder:
 
     async def _claim_until_done(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:
             await asyncio.sleep(delay)
             try:
                 await self._claim()
@@ -176,7 +177,7 @@ class SessionRecorder:
 
     async def _renew_lease(self, lease: Lease) -> None:
         interval = max(self._settings.lease_ttl / 3, 0.05)
-        while True:
+        while not self._closing:
             await asyncio.sleep(interval)
             try:
                 await self._store.renew(lease)
@@ -270,11 +271,13 @@ class SessionRecorder:
         """Final flush, then stop writing and give the lease up. True if the end state is stored."""
         saved = await self.flush(timeout)
         self.detach()
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: on Python 3.11 a cancellation can be swallowed inside a pooled-connection
+        # wait; the loops also stop on ``_closing``, so a stray task ends by itself.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
         if self.writer is not None:
             with contextlib.suppress(Exception):
                 await self.writer.aclose(timeout)

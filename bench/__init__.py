@@ -1,0 +1,1 @@
+"""Frontdesk benchmarks: ``python -m bench`` (see bench/__main__.py)."""
