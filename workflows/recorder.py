@@ -140,19 +140,24 @@ class SessionRecorder:
                 lease.taken_from,
                 lease.fence,
             )
-        state = self.full_state()
-        if not self._stored_once:
-            await self._store.create(state, lease=lease, caller_identity=self._caller_identity)
-        elif self._resumed_from is None or len(state.items) != len(self._resumed_from.items):
-            await self._store.rewrite(lease, state)
+        # A resumed session already stored as it is needs no write: skip serialising it.
+        stored = self._resumed_from
+        unchanged = stored is not None and len(self._session.history.items) == len(stored.items)
+        if not (self._stored_once and unchanged):
+            stored = self.full_state()
+            if self._stored_once:
+                await self._store.rewrite(lease, stored)
+            else:
+                await self._store.create(stored, lease=lease, caller_identity=self._caller_identity)
+            self._persisted.update(item["id"] for item in stored.items)
+        assert stored is not None
         self._stored_once = True
-        self._persisted.update(item["id"] for item in state.items)
-        self._sent_meta = state.model_dump(mode="json", include=set(self._meta()))
+        self._sent_meta = stored.model_dump(mode="json", include=set(self._meta()))
         self.lease = lease
         self.writer = SessionWriter(
             store=self._store,
             lease=lease,
-            base_len=len(state.items),
+            base_len=len(stored.items),
             full_state=self.full_state,
             queue_limit=self._settings.queue_limit,
         )
