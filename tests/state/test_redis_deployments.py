@@ -29,6 +29,7 @@ from frontdesk.state import (
     find_redis_server,
     redact_url,
 )
+from tests.tls import make_certificates
 
 SECRET = b"deployment-test-secret-0123456789"
 
@@ -172,63 +173,9 @@ async def test_unix_socket_url_reaches_redis() -> None:
 
 @pytest.fixture
 def tls_files() -> Iterator[Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make test certificates")
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-
-        def run(*args: str) -> None:
-            subprocess.run(["openssl", *args], cwd=base, check=True, capture_output=True)
-
-        run(
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test-ca",
-        )
-        run(
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        )
-        (base / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-        run(
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        )
+        make_certificates(base)
         yield base
 
 
