@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.config import load_workflow, parse_duration, parse_workflow
-from frontdesk.workflows.graph import render_graph
+from frontdesk.workflows.definition import (
+    load_workflow,
+    parse_duration,
+    parse_workflow,
+    render_graph,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
