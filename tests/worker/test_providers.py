@@ -18,7 +18,7 @@ from rich.console import Console
 
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import ConfigError, WorkerSetupError
-from frontdesk.workflows.cli import print_providers
+from frontdesk.workflows.cli.render import print_providers
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.providers import (
     EnvRequirement,
