@@ -211,8 +211,24 @@ class SessionRecorder:
     def _on_agent_state(self, event: AgentStateChangedEvent) -> None:
         # The agent listening again is the end of its turn: everything the turn added (the
         # caller's words, tool calls, handoffs, replies, caller data) goes out as one write.
-        if event.new_state == "listening":
+        # In a handoff turn the old agent listens once before the new one replies: that is
+        # not the end of the caller's turn, so the write waits for the new agent's reply (one
+        # write per caller turn, handoff turns included).
+        if event.new_state == "listening" and not self._handing_off():
             self.capture()
+
+    def _handing_off(self) -> bool:
+        """True between a transfer and the new agent starting (its ``agent_handoff`` item)."""
+        data: CallerData = self._session.userdata
+        if data.pending_handoff is not None:
+            return True
+        if not data.handoff_trail:
+            return False
+        handed_at = data.handoff_trail[-1].at
+        for item in reversed(self._session.history.items):
+            if item.type == "agent_handoff":
+                return item.created_at < handed_at
+        return False
 
     def capture(self) -> int:
         """Submit what changed since the last capture; the number of new items (0 if unclaimed).
