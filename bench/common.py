@@ -93,6 +93,17 @@ class Samples:
     def p99_ms(self) -> float:
         return self.ms(99)
 
+    def noise(self, q: float) -> float:
+        """Run-to-run noise of percentile ``q`` measured in this run: the relative difference
+        between that percentile of the odd-numbered and of the even-numbered samples (two
+        interleaved half-runs of the same measurement)."""
+        if len(self.ns) < 4:
+            return math.inf
+        a = percentile(sorted(self.ns[0::2]), q)
+        b = percentile(sorted(self.ns[1::2]), q)
+        middle = (a + b) / 2
+        return abs(a - b) / middle if middle > 0 else math.inf
+
     def summary(self) -> dict[str, Any]:
         values = sorted(self.ns)
         if not values:
@@ -326,6 +337,10 @@ class Target:
     measured: str
     holds: bool
     miss: str = ""
+    value: float | None = None
+    """The measured figure as a number (lower is better), for ``python -m bench --check``."""
+    noise: float | None = None
+    """Relative run-to-run noise of ``value`` measured in this run (see :meth:`Samples.noise`)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -334,6 +349,8 @@ class Target:
             "measured": self.measured,
             "holds": self.holds,
             "missed_by": self.miss or None,
+            "value": self.value,
+            "noise": self.noise,
         }
 
 

@@ -75,7 +75,10 @@ async def test_an_append_runs_at_most_eight_redis_commands_with_or_without_a_sna
         assert len(inside) <= MAX_COMMANDS_PER_APPEND, inside
     assert count == 37
     loaded = await store.load("cost-1")
-    assert [item["id"] for item in loaded.items][-2:] == [chat_item(104)["id"], chat_item(105)["id"]]
+    assert [item["id"] for item in loaded.items][-2:] == [
+        chat_item(104)["id"],
+        chat_item(105)["id"],
+    ]
 
 
 async def test_a_second_writer_compacting_does_not_fool_the_first_writers_count(

@@ -66,7 +66,5 @@ async def test_a_handoff_turn_is_persisted_in_one_round_trip(
         ("receptionist", "support")
     ]
     assert stored.current_agent == "support"
-    assert [item["id"] for item in stored.items] == [
-        item.id for item in call.session.history.items
-    ]
+    assert [item["id"] for item in stored.items] == [item.id for item in call.session.history.items]
     assert sent == ["EVALSHA"]
