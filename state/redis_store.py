@@ -15,7 +15,11 @@ Why this shape:
 * **Append is one round trip and its cost does not grow with the history.** A turn is one
   ``EVALSHA`` that checks the fencing token, checks the stored item count against the writer's
   ``base_len`` (idempotent retries), ``RPUSH``\\ es the new items, ``HSET``\\ s the changed meta
-  fields and refreshes every TTL. Only the new items travel.
+  fields and refreshes every TTL. Only the new items travel. It runs 7 Redis commands (8 once a
+  snapshot exists): one ``MGET`` reads fence and lease, ``PEXPIRE`` of meta doubles as the
+  existence check, ``RPUSH``'s reply is the list length (the push is undone on a mismatch or a
+  duplicate before anything else is written), and the store remembers each lease's ``_snap_n``
+  from the previous reply so the script reads it only when that belief does not add up.
 * **Load is fast at 1,000 items.** Decoding one JSON document per item dominates a naive load,
   so every ``snapshot_every`` items the script moves the list into ``snap`` with ``APPEND``
   (amortised O(new items), never a rewrite) and a load decodes one JSON array plus at most
