@@ -213,10 +213,13 @@ def make_store(
 class ServerCounters:
     commands: dict[str, int]
     net_input_bytes: int
+    evalsha_usec: int = 0
+    """Microseconds Redis spent in ``EVALSHA`` (the scripts' own run time, server side)."""
 
     def minus(self, before: ServerCounters) -> ServerCounters:
         names = set(self.commands) | set(before.commands)
         return ServerCounters(
+            evalsha_usec=self.evalsha_usec - before.evalsha_usec,
             commands={
                 name: self.commands.get(name, 0) - before.commands.get(name, 0)
                 for name in names
@@ -243,7 +246,12 @@ async def server_counters(client: Redis) -> ServerCounters:
         if isinstance(value, dict)
     }
     commands = {k: v for k, v in commands.items() if k not in _OBSERVER_COMMANDS}
-    return ServerCounters(commands=commands, net_input_bytes=int(net["total_net_input_bytes"]))
+    evalsha = stats.get("cmdstat_evalsha")
+    return ServerCounters(
+        commands=commands,
+        net_input_bytes=int(net["total_net_input_bytes"]),
+        evalsha_usec=int(evalsha["usec"]) if isinstance(evalsha, dict) else 0,
+    )
 
 
 # --------------------------------------------------------------------------- machine info

@@ -98,6 +98,8 @@ class Column:
     ops: int = 0
     server_commands: dict[str, float] = field(default_factory=dict)
     server_bytes: float = math.nan
+    script_us: float = math.nan
+    """Server-side run time of the turn's ``EVALSHA`` (INFO commandstats), µs per turn."""
     redis_bytes: int = 0
     """MEMORY USAGE of one stored session at this history length (ours only)."""
 
@@ -116,6 +118,7 @@ class Column:
             else self.server_bytes,
             "server_commands_per_turn": self.server_commands,
             "server_commands_per_turn_total": sum(self.server_commands.values()),
+            "script_us_per_turn_server": None if math.isnan(self.script_us) else self.script_us,
             "redis_memory_per_session_bytes": self.redis_bytes or None,
         }
 
@@ -334,6 +337,7 @@ async def _account(
     await run(turns)
     delta = (await server_counters(monitor)).minus(before)
     column.server_commands = {name: calls / turns for name, calls in sorted(delta.commands.items())}
+    column.script_us = delta.evalsha_usec / turns
     column.server_bytes = max(0, delta.net_input_bytes - idle_bytes) / turns
 
 
@@ -425,6 +429,13 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             # server-side accounting (untimed)
             n = plan.accounting
             await _account_ours(monitor, cols["ours"], ours, size, n)
+            await _account(
+                monitor,
+                cols["floor"],
+                n,
+                lambda count, size=size: floor.timed_turns(size, count, None),
+                calibrate=False,
+            )
             await _account(monitor, cols["naive"], n, _turns_of(naive))
             if lg is not None and ours_stack is not None and stack_monitor is not None:
                 await _account(stack_monitor, cols["langgraph"], 3, _turns_of(lg))
@@ -564,6 +575,10 @@ def _report(
                 "append_only": ap.samples.summary(),
                 "floor": fl.samples.summary(),
                 "append_over_floor_median": ratio(ap.samples.median_ms, fl.samples.median_ms),
+                "script_us_per_turn_server": {
+                    "append": None if math.isnan(o.script_us) else o.script_us,
+                    "floor": None if math.isnan(fl.script_us) else fl.script_us,
+                },
                 "naive": n.as_json(),
                 "naive_over_ours_median": x_naive,
                 "naive_to_dict": nd.as_json(),

@@ -108,6 +108,11 @@ def floor_md(data: dict[str, Any]) -> str:
                 f"{fmt_ms(fl['median_ms'])} / {fmt_ms(fl['p99_ms'])}",
                 f"{_num(r['append_over_floor_median']):.2f}×",
                 f"{o['server_commands_per_turn_total'] - 1:.2f}",
+                " / ".join(
+                    f"{v:.0f}" if isinstance(v, int | float) else "-"
+                    for v in (r.get("script_us_per_turn_server") or {}).values()
+                )
+                or "-",
             ]
         )
     header = [
@@ -117,6 +122,7 @@ def floor_md(data: dict[str, Any]) -> str:
         "floor (bare EVALSHA) ms med / p99",
         "append / floor",
         "Redis commands in the script",
+        "server µs per EVALSHA (append / floor)",
     ]
     return _table(header, rows)
 
