@@ -61,6 +61,12 @@ class PipelineComponents(Protocol):
     def vad(self) -> vad.VAD | None: ...
 
 
+class SessionMedia(Protocol):
+    """Audio input and outputs set on a session before it starts (no room)."""
+
+    def attach(self, session: AgentSession[Any]) -> None: ...
+
+
 @dataclass(frozen=True)
 class TextPipeline:
     """The offline profile's pipeline: the offline brain, no audio."""
@@ -226,11 +232,15 @@ async def start_call(
     persistence: Persistence | None = None,
     room: rtc.Room | None = None,
     room_options: Any = None,
+    media: SessionMedia | None = None,
+    session_options: dict[str, Any] | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
-    ``call.session.run(user_input=...)``.
+    ``call.session.run(user_input=...)``. ``media`` sets the session's audio input and outputs
+    without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
+    ``session_options`` are extra ``AgentSession`` arguments (e.g. its ``turn_handling``).
     """
     pipeline = components or TextPipeline(llm=OfflineBrain(workflow=workflow))
     lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
@@ -268,11 +278,14 @@ async def start_call(
         "tts": pipeline.tts,
         "vad": pipeline.vad,
     }
-    session = AgentSession[CallerData](
-        userdata=data,
-        turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+    session_kwargs: dict[str, Any] = {
+        "turn_handling": {"turn_detection": None} if pipeline.vad is None else {},
         **components_kwargs,
-    )
+        **(session_options or {}),
+    }
+    session = AgentSession[CallerData](userdata=data, **session_kwargs)
+    if media is not None:
+        media.attach(session)
     if history is not None:
         session.history.insert(list(history.items))
     agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)
