@@ -20,6 +20,7 @@ with Debian's ``espeak-ng``, the only source of speech Silero's VAD reliably tak
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import shutil
@@ -103,7 +104,15 @@ def spoken(text: str, *, voice: str = "en-us", words_per_minute: int = 170) -> C
         check=True,
         capture_output=True,
     ).stdout
-    return Clip(read_wav(wav_bytes), f"speech {text!r}")
+    return Clip(trim_silence(read_wav(wav_bytes)), f"speech {text!r}")
+
+
+def trim_silence(samples: np.ndarray, *, threshold: int = 300) -> np.ndarray:
+    """``samples`` without leading and trailing near-silence: the clip ends when the words do."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    if len(loud) == 0:
+        return samples[:0]
+    return samples[loud[0] : loud[-1] + 1]
 
 
 def read_wav(data: bytes) -> np.ndarray:
@@ -121,8 +130,7 @@ def read_wav(data: bytes) -> np.ndarray:
         return samples.copy()
     resampler = rtc.AudioResampler(rate, SAMPLE_RATE, num_channels=1)
     out = [
-        np.frombuffer(f.data, dtype=np.int16)
-        for f in resampler.push(bytearray(samples.tobytes()))
+        np.frombuffer(f.data, dtype=np.int16) for f in resampler.push(bytearray(samples.tobytes()))
     ]
     out += [np.frombuffer(f.data, dtype=np.int16) for f in resampler.flush()]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int16)
@@ -151,7 +159,11 @@ class CallerAudio(io.AudioInput):
     """
 
     def __init__(
-        self, *, sample_rate: int = SAMPLE_RATE, frame_ms: int = FRAME_MS, label: str = "CallerAudio"
+        self,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        frame_ms: int = FRAME_MS,
+        label: str = "CallerAudio",
     ) -> None:
         super().__init__(label=label)
         self.sample_rate = sample_rate
@@ -346,9 +358,7 @@ class AgentAudio(io.AudioOutput):
 
     async def _play(self) -> None:
         while True:
-            segment = next(
-                (s for s in self.segments if not s.finished and not s.cleared), None
-            )
+            segment = next((s for s in self.segments if not s.finished and not s.cleared), None)
             if segment is None:
                 self._wake.clear()
                 if not any(not s.finished and not s.cleared for s in self.segments):
@@ -402,10 +412,8 @@ class AgentAudio(io.AudioOutput):
     async def aclose(self) -> None:
         if self._player is not None:
             self._player.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._player
-            except asyncio.CancelledError:
-                pass
 
     # ---- what the caller heard
 
@@ -545,8 +553,11 @@ class VoiceCall:
         quiet_since: float | None = None
         while True:
             now = time.perf_counter()
-            busy = self.session.agent_state != "listening" or any(
-                not s.finished for s in self.speaker.segments
+            busy = (
+                self.session.agent_state != "listening"
+                or self.session.user_state == "speaking"
+                or self.caller.speaking
+                or any(not s.finished for s in self.speaker.segments)
             )
             if busy:
                 quiet_since = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -35,17 +36,17 @@ import time
 import uuid
 import wave
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import aiohttp
+import numpy as np
 from aiohttp import web
 from livekit.agents import llm
 from livekit.agents.llm import ChatContext
 
-from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.offline_brain import Decision, OfflineBrain
 from frontdesk.workflows.config import ComponentConfig, ProviderProfile, Workflow
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class LoopbackProviders:
     """Length of the synthesised audio per character of text (~16 characters a second)."""
     host: str = "127.0.0.1"
     port: int = 0
+    decide: Callable[[ChatContext, set[str]], Decision] | None = None
+    """The model's policy; default the offline brain of ``workflow``."""
     script: deque[str] = field(default_factory=deque)
     """Transcripts the STT answers, one per request, in order."""
     stt_requests: list[SttRequest] = field(default_factory=list)
@@ -217,7 +220,8 @@ class LoopbackProviders:
         body = await request.json()
         assert self._brain is not None
         chat_ctx, tool_names = chat_request_to_context(body)
-        decision = self._brain.decide(chat_ctx, tool_names)
+        decide = self.decide or self._brain.decide
+        decision = decide(chat_ctx, tool_names)
         answer = f"tool:{decision.tool}" if decision.tool else decision.text
         self.llm_requests.append(LlmRequest(at=arrived, body=body, answer=answer))
         await _sleep(self.llm_latency)
@@ -256,7 +260,9 @@ class LoopbackProviders:
             await send({}, "tool_calls")
         else:
             for index, piece in enumerate(_pieces(decision.text)):
-                await send({"role": "assistant", "content": piece} if index == 0 else {"content": piece})
+                await send(
+                    {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+                )
             await send({}, "stop")
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -394,9 +400,7 @@ def _content_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        )
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
 
 
@@ -430,10 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"then: FRONTDESK_PROFILE=loopback {LOOPBACK_KEY_ENV}=x frontdesk worker console")
             await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
