@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from livekit import rtc
+from livekit.agents.utils import http_context
 from livekit.agents.voice import io
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
@@ -523,6 +524,8 @@ class VoiceCall:
     media: AudioIO
     components: Any
     per_agent: Any
+    http: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    """LiveKit's shared HTTP session (the worker's job context opens it; here the call does)."""
     closed: bool = False
 
     @property
@@ -584,6 +587,7 @@ class VoiceCall:
             await self.media.aclose()
             await self.per_agent.aclose()
             await self.components.aclose()
+            await self.http.aclose()
         return report
 
 
@@ -608,16 +612,22 @@ async def start_voice_call(
     from frontdesk.workflows.session import start_call
     from frontdesk.workflows.worker import AgentComponentsTable
 
-    components = build_components(
-        workflow.config.providers.profiles[profile],
-        workflow=workflow,
-        profile_name=profile,
-        prewarmed_vad=vad,
-        env=env,
-    )
-    per_agent = AgentComponentsTable(workflow=workflow, components=components)
+    # plugins that speak WebSockets (Deepgram, Cartesia) use LiveKit's shared HTTP session
+    http = contextlib.AsyncExitStack()
+    await http.enter_async_context(http_context.open())
     media = AudioIO.create(frame_ms=frame_ms)
+    closers: list[Any] = [media, http]
     try:
+        components = build_components(
+            workflow.config.providers.profiles[profile],
+            workflow=workflow,
+            profile_name=profile,
+            prewarmed_vad=vad,
+            env=env,
+        )
+        closers.insert(1, components)
+        per_agent = AgentComponentsTable(workflow=workflow, components=components)
+        closers.insert(1, per_agent)
         call = await start_call(
             workflow=workflow,
             caller_identity=caller_identity,
@@ -628,8 +638,7 @@ async def start_voice_call(
             session_options={**VOICE_SESSION_OPTIONS, **(session_options or {})},
         )
     except BaseException:
-        await media.aclose()
-        await per_agent.aclose()
-        await components.aclose()
+        for closer in closers:
+            await closer.aclose()
         raise
-    return VoiceCall(call=call, media=media, components=components, per_agent=per_agent)
+    return VoiceCall(call=call, media=media, components=components, per_agent=per_agent, http=http)

@@ -1,4 +1,4 @@
-"""A loopback stand-in for OpenAI's speech and chat APIs, so the voice pipeline runs offline.
+r"""A loopback stand-in for OpenAI's speech and chat APIs, so the voice pipeline runs offline.
 
 :class:`LoopbackProviders` is a small aiohttp server on 127.0.0.1 that speaks the three endpoints
 the real ``livekit-plugins-openai`` STT, TTS and LLM call:
@@ -11,6 +11,12 @@ the real ``livekit-plugins-openai`` STT, TTS and LLM call:
   the offline brain from the request itself: the system prompt Frontdesk wrote, the messages and
   tool results LiveKit sent, the tools offered. So handoffs run through the OpenAI plugin's real
   tool-calling path.
+
+And WebSocket stand-ins for the other plugins of the ``budget`` and ``quality`` profiles, each
+pointed here by its ``base_url``: Deepgram's live STT (``/v1/listen``: audio in, a scripted
+``Results`` at each end of speech, found by energy), Deepgram's streaming TTS (``/v1/speak``:
+``Speak``/``Flush`` → PCM and ``Flushed``) and Cartesia's TTS (``/tts/websocket``: transcript
+pieces per ``context_id`` → base64 ``chunk`` messages and ``done``).
 
 Each endpoint waits a fixed latency before its first byte (``stt_latency``, ``llm_latency``,
 ``tts_latency``), which is what the voice benchmark sets, and every request is logged with a
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import io
 import json
@@ -98,6 +105,10 @@ class LoopbackProviders:
     tts_latency: float = 0.0
     seconds_per_char: float = 0.06
     """Length of the synthesised audio per character of text (~16 characters a second)."""
+    speech_rms: float = 1000.0
+    """Deepgram stand-in: RMS (of 32767) above which received audio counts as speech."""
+    endpoint_silence: float = 0.3
+    """Deepgram stand-in: quiet after speech that ends an utterance (its ``endpointing``)."""
     host: str = "127.0.0.1"
     port: int = 0
     decide: Callable[[ChatContext, set[str]], Decision] | None = None
@@ -124,6 +135,9 @@ class LoopbackProviders:
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/listen", self._deepgram_listen)
+        app.router.add_get("/v1/speak", self._deepgram_speak)
+        app.router.add_get("/tts/websocket", self._cartesia_tts)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -215,6 +229,127 @@ class LoopbackProviders:
         await response.write_eof()
         return response
 
+    # ------------------------------------------------------------------ WebSocket stand-ins
+
+    async def _deepgram_listen(self, request: web.Request) -> web.WebSocketResponse:
+        """Deepgram's live transcription: audio in, ``Results`` out at each end of speech.
+
+        Endpointing is by energy (as Deepgram's own is by its model): an utterance is loud
+        audio followed by :attr:`endpoint_silence` of quiet; its transcript is the next line of
+        the script, sent ``is_final`` and ``speech_final`` after ``stt_latency``.
+        """
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        rate = int(request.query.get("sample_rate", "16000"))
+        loud, quiet, heard = 0.0, 0.0, 0.0
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                kind = json.loads(message.data).get("type")
+                if kind == "CloseStream":
+                    break
+                continue
+            if message.type != aiohttp.WSMsgType.BINARY:
+                continue
+            samples = np.frombuffer(message.data, dtype=np.int16)
+            seconds = len(samples) / rate
+            rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0
+            if rms > self.speech_rms:
+                if loud == 0.0:
+                    await ws.send_str(json.dumps({"type": "SpeechStarted", "timestamp": 0.0}))
+                loud += seconds
+                heard += seconds
+                quiet = 0.0
+            elif loud > 0.0:
+                quiet += seconds
+                heard += seconds
+                if quiet >= self.endpoint_silence:
+                    arrived = time.perf_counter()
+                    transcript = self.script.popleft() if self.script else ""
+                    self.stt_requests.append(
+                        SttRequest(
+                            at=arrived,
+                            audio_seconds=heard,
+                            model=request.query.get("model", ""),
+                            transcript=transcript,
+                        )
+                    )
+                    await _sleep(self.stt_latency)
+                    await ws.send_str(json.dumps(_deepgram_results(transcript, heard)))
+                    loud, quiet, heard = 0.0, 0.0, 0.0
+        await ws.close()
+        return ws
+
+    async def _deepgram_speak(self, request: web.Request) -> web.WebSocketResponse:
+        """Deepgram's streaming TTS: ``Speak`` texts, then ``Flush`` → PCM and ``Flushed``."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        rate = int(request.query.get("sample_rate", str(TTS_SAMPLE_RATE)))
+        voice = request.query.get("model", "")
+        text = ""
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            packet = json.loads(message.data)
+            kind = packet.get("type")
+            if kind == "Speak":
+                text += str(packet.get("text", ""))
+            elif kind == "Flush":
+                spoken = text.strip()
+                text = ""
+                pcm = self._synthesise(spoken, voice=voice, model=voice, rate=rate)
+                await _sleep(self.tts_latency)
+                await ws.send_bytes(pcm)
+                await ws.send_str(json.dumps({"type": "Flushed", "sequence_id": 0}))
+            elif kind == "Close":
+                break
+        await ws.close()
+        return ws
+
+    async def _cartesia_tts(self, request: web.Request) -> web.WebSocketResponse:
+        """Cartesia's TTS WebSocket: transcript pieces per ``context_id`` → ``chunk``s, ``done``."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        texts: dict[str, str] = {}
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            packet = json.loads(message.data)
+            context = str(packet.get("context_id", ""))
+            texts[context] = texts.get(context, "") + str(packet.get("transcript", ""))
+            if packet.get("continue", False):
+                continue
+            spoken = " ".join(texts.pop(context, "").split())
+            voice = packet.get("voice", {})
+            pcm = self._synthesise(
+                spoken,
+                voice=str(voice.get("id", "")) if isinstance(voice, dict) else "",
+                model=str(packet.get("model_id", "")),
+                rate=int(packet.get("output_format", {}).get("sample_rate", TTS_SAMPLE_RATE)),
+            )
+            await _sleep(self.tts_latency)
+            chunk = TTS_SAMPLE_RATE // 10 * 2
+            for start in range(0, len(pcm), chunk):
+                data = base64.b64encode(pcm[start : start + chunk]).decode()
+                await ws.send_str(
+                    json.dumps({"type": "chunk", "context_id": context, "data": data})
+                )
+            await ws.send_str(json.dumps({"type": "done", "context_id": context, "done": True}))
+        await ws.close()
+        return ws
+
+    def _synthesise(self, text: str, *, voice: str, model: str, rate: int) -> bytes:
+        pcm = speech_pcm(text, voice=voice, seconds_per_char=self.seconds_per_char, rate=rate)
+        self.tts_requests.append(
+            TtsRequest(
+                at=time.perf_counter(),
+                text=text,
+                voice=voice,
+                model=model,
+                audio_seconds=len(pcm) / 2 / rate,
+            )
+        )
+        return pcm
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         arrived = time.perf_counter()
         body = await request.json()
@@ -295,18 +430,52 @@ def loopback_profile(base_url: str, *, voice: str = "alloy", vad: bool = True) -
     )
 
 
-def profile_toml(base_url: str, *, name: str = "loopback") -> str:
-    """The loopback profile as a config.toml table, for ``frontdesk worker console``."""
-    return (
-        f"[providers.{name}]\n"
-        'description = "OpenAI plugins against the loopback server (offline voice pipeline)"\n'
-        f'stt = {{ provider = "openai", model = "whisper-1", base_url = "{base_url}", '
-        f'api_key_env = "{LOOPBACK_KEY_ENV}" }}\n'
-        f'llm = {{ provider = "openai", model = "gpt-4o-mini", base_url = "{base_url}", '
-        f'api_key_env = "{LOOPBACK_KEY_ENV}" }}\n'
-        f'tts = {{ provider = "openai", model = "tts-1", voice = "alloy", base_url = "{base_url}", '
-        f'api_key_env = "{LOOPBACK_KEY_ENV}", options = {{ response_format = "pcm" }} }}\n'
-        'vad = { provider = "silero" }\n'
+def profile_toml(base_url: str, *, name: str = "loopback", like: str = "openai") -> str:
+    """A loopback profile as a config.toml table (``base_url`` is ``http://host:port/v1``).
+
+    ``like="openai"``: the ``loopback`` profile (OpenAI STT, LLM and TTS), for ``frontdesk worker
+    console``; ``like="budget"`` / ``"quality"``: those profiles' exact plugins (Deepgram STT,
+    Deepgram or Cartesia TTS), each pointed at this server's stand-in.
+    """
+    root = base_url.removesuffix("/v1")
+    key = f'api_key_env = "{LOOPBACK_KEY_ENV}"'
+    llm = f'llm = {{ provider = "openai", model = "gpt-4o-mini", base_url = "{base_url}", {key} }}'
+    if like == "openai":
+        stt = (
+            f'stt = {{ provider = "openai", model = "whisper-1", base_url = "{base_url}", {key} }}'
+        )
+        tts = (
+            f'tts = {{ provider = "openai", model = "tts-1", voice = "alloy", '
+            f'base_url = "{base_url}", {key}, options = {{ response_format = "pcm" }} }}'
+        )
+        description = "OpenAI plugins against the loopback server (offline voice pipeline)"
+    else:
+        stt = (
+            f'stt = {{ provider = "deepgram", model = "nova-3", language = "en", '
+            f'base_url = "{root}/v1/listen", {key} }}'
+        )
+        if like == "budget":
+            tts = (
+                f'tts = {{ provider = "deepgram", model = "aura-2-andromeda-en", '
+                f'base_url = "{root}/v1/speak", {key} }}'
+            )
+        else:
+            tts = (
+                f'tts = {{ provider = "cartesia", model = "sonic-2", '
+                f'voice = "f786b574-daa5-4673-aa0c-cbe3e8534c02", language = "en", '
+                f'base_url = "{root}", {key} }}'
+            )
+        description = f"The {like} profile's plugins against the loopback stand-ins"
+    return "\n".join(
+        [
+            f"[providers.{name}]",
+            f'description = "{description}"',
+            stt,
+            llm,
+            tts,
+            'vad = { provider = "silero" }',
+            "",
+        ]
     )
 
 
@@ -333,14 +502,47 @@ def _wav_seconds(data: bytes) -> float:
         return 0.0
 
 
-def speech_pcm(text: str, *, voice: str, seconds_per_char: float) -> bytes:
+def _deepgram_results(transcript: str, seconds: float) -> dict[str, Any]:
+    words = transcript.split()
+    step = seconds / max(len(words), 1)
+    return {
+        "type": "Results",
+        "is_final": True,
+        "speech_final": True,
+        "start": 0.0,
+        "duration": seconds,
+        "metadata": {"request_id": uuid.uuid4().hex},
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": transcript,
+                    "confidence": 0.99,
+                    "words": [
+                        {
+                            "word": word,
+                            "punctuated_word": word,
+                            "start": i * step,
+                            "end": (i + 1) * step,
+                            "confidence": 0.99,
+                        }
+                        for i, word in enumerate(words)
+                    ],
+                }
+            ]
+        },
+    }
+
+
+def speech_pcm(
+    text: str, *, voice: str, seconds_per_char: float, rate: int = TTS_SAMPLE_RATE
+) -> bytes:
     """16-bit mono PCM at 24 kHz, ``seconds_per_char`` per character: a voiced, syllabic buzz.
 
     The pitch depends on the voice, so two voices sound (and compare) different.
     """
     seconds = max(len(text), 1) * seconds_per_char
-    n = int(seconds * TTS_SAMPLE_RATE)
-    t = np.arange(n, dtype=np.float64) / TTS_SAMPLE_RATE
+    n = int(seconds * rate)
+    t = np.arange(n, dtype=np.float64) / rate
     pitch = 110.0 + (sum(voice.encode()) % 120)
     syllables = 0.55 + 0.45 * np.sin(2 * math.pi * 4.0 * t) ** 2
     wave_ = np.sin(2 * math.pi * pitch * t) + 0.3 * np.sin(2 * math.pi * 2 * pitch * t)
