@@ -13,8 +13,8 @@ the TTS → LiveKit's ``TranscriptSynchronizer`` (as ``RoomIO`` uses it) → :cl
 Everything is timestamped with ``time.perf_counter()``, so a test or benchmark can ask when the
 caller stopped talking and when the agent's first audio frame came out.
 
-Clips: :func:`silence`, :func:`tone`, :func:`noise` and :func:`spoken` (a WAV of the words made
-with Debian's ``espeak-ng``, the only source of speech Silero's VAD reliably takes for speech).
+Clips: :func:`silence`, :func:`tone`, :func:`noise` (none of which Silero's VAD should take for
+speech) and :func:`spoken` (the words as a WAV made by Debian's ``espeak-ng``, which it does).
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ async def _stored_items(persistence: Persistence, session_id: str) -> list[dict[
     return list(stored.items)
 
 
-def _assistant_text(item: dict[str, Any]) -> str:
+def _item_text(item: dict[str, Any]) -> str:
     return "".join(part for part in item.get("content", []) if isinstance(part, str))
 
 
@@ -217,7 +217,7 @@ async def test_a_caller_talking_over_the_agent_stops_it_and_only_what_was_heard_
             item["id"]: item for item in await _stored_items(persistence, voice.call.session_id)
         }
         assert stored[cut[0].id]["interrupted"] is True
-        assert _assistant_text(stored[cut[0].id]) == heard_text
+        assert _item_text(stored[cut[0].id]) == heard_text
         session_id = voice.call.session_id
     finally:
         await voice.aclose()
@@ -285,7 +285,7 @@ async def test_a_caller_who_drops_mid_sentence_resumes_and_the_transcript_holds_
     filled = reply_text.format(account_number="AC-48213")
     assert filled.startswith(last.text.rstrip()) and len(last.text) < len(filled) - 20
     cut = [item for item in stored.items if item.get("interrupted")]
-    assert len(cut) == 1 and _assistant_text(cut[0]) == last.text
+    assert len(cut) == 1 and _item_text(cut[0]) == last.text
 
     loopback.reset_logs()
     again = await _call(workflow, vad, persistence)
@@ -299,5 +299,52 @@ async def test_a_caller_who_drops_mid_sentence_resumes_and_the_transcript_holds_
         assert sum(s.played for s in heard) == pytest.approx(
             sum(r.audio_seconds for r in loopback.tts_requests), abs=0.3
         )
+    finally:
+        await again.aclose()
+
+
+async def test_a_caller_cut_off_in_their_own_sentence_resumes_and_is_asked_again(
+    workflow: Workflow,
+    vad: Any,
+    loopback: LoopbackProviders,
+    speech: Speech,
+    persistence: Persistence,
+) -> None:
+    voice = await _call(workflow, vad, persistence)
+    try:
+        played = await _say(
+            voice, loopback, speech("hi, my internet is down"), "hi, my internet is down"
+        )
+        await _answer(voice, played)
+        # the caller starts giving the account number and the line drops half way through
+        loopback.expect("sure, it's")
+        voice.caller.play(speech("sure, it's A C 4 8 2 1 3"))
+        await asyncio.sleep(0.9)
+        assert voice.caller.speaking
+        report = await voice.hang_up()
+    finally:
+        await voice.aclose()
+
+    assert report.saved
+    stored = await persistence.store.load(report.session_id)
+    assert stored.current_agent == "support"
+    assert "account_number" not in stored.caller_data
+    said = [
+        _item_text(item)
+        for item in stored.items
+        if item.get("type") == "message" and item.get("role") == "user"
+    ]
+    # only what was heard is kept: the first request, then at most the half sentence
+    assert said[0] == "hi, my internet is down"
+    assert set(said[1:]) <= {"sure, it's"}
+
+    loopback.reset_logs()
+    again = await _call(workflow, vad, persistence)
+    try:
+        assert again.call.resumed and again.session.current_agent.id == "support"
+        spoken_again = " ".join(r.text for r in loopback.tts_requests)
+        assert spoken_again.startswith("Welcome back.")
+        assert workflow.field("account_number").ask in spoken_again  # asked again, not assumed
+        assert all(r.voice == SUPPORT_VOICE for r in loopback.tts_requests)
     finally:
         await again.aclose()
