@@ -550,7 +550,7 @@ class VoiceCall:
                 )
             await asyncio.sleep(0.01)
 
-    async def wait_until_quiet(self, timeout: float, *, settle: float = 0.3) -> None:
+    async def wait_until_quiet(self, timeout: float, *, settle: float = 0.5) -> None:
         """Wait until the agent has been listening, with nothing playing, for ``settle`` seconds."""
         deadline = time.perf_counter() + timeout
         quiet_since: float | None = None

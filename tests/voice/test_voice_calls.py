@@ -61,11 +61,14 @@ async def _say(
     return await voice.caller.say(clip)
 
 
-async def _answer(voice: VoiceCall, after: PlayedClip) -> Segment:
-    """The first agent audio after the caller's clip, once the agent has gone quiet again."""
-    deadline_segments = len([s for s in voice.speaker.segments if s.started_at is not None]) + 1
-    first = await voice.speaker.wait_for_segment(deadline_segments, TIMEOUT)
-    assert first.started_at is not None and first.started_at >= after.ended_at
+async def _answer(voice: VoiceCall, after: PlayedClip, *, segments: int = 1) -> Segment:
+    """The first agent audio after the caller's clip, once ``segments`` stretches of speech have
+    started after it (a handoff turn has two: the say line, then the next agent) and the agent
+    has gone quiet again."""
+    started_before = len([s for s in voice.speaker.segments if s.started_at is not None])
+    await voice.speaker.wait_for_segment(started_before + segments, TIMEOUT)
+    first = voice.speaker.first_audio_after(after.ended_at)
+    assert first is not None and first.started_at is not None
     await voice.wait_until_quiet(TIMEOUT)
     return first
 
@@ -87,7 +90,7 @@ async def test_a_spoken_request_is_handed_to_support_who_answers_in_its_own_voic
 
         clip = speech("hi, my internet is down")
         played = await _say(voice, loopback, clip, "hi, my internet is down")
-        first = await _answer(voice, played)
+        first = await _answer(voice, played, segments=2)
 
         # the STT got the caller's utterance (a little padding either side, never half of it)
         assert len(loopback.stt_requests) == 1
@@ -127,7 +130,7 @@ async def test_the_say_line_is_spoken_verbatim_not_generated_by_the_model(
         played = await _say(
             voice, loopback, speech("hi, my internet is down"), "hi, my internet is down"
         )
-        await _answer(voice, played)
+        await _answer(voice, played, segments=2)
         assert next(r.text for r in loopback.tts_requests if r.at >= played.ended_at) == SAY_LINE
         # the model was never asked to produce the line: no request answered it
         assert all(request.answer != SAY_LINE for request in loopback.llm_requests)
@@ -189,7 +192,7 @@ async def test_a_caller_talking_over_the_agent_stops_it_and_only_what_was_heard_
         while voice.speaker.segments[reply.index].played < 1.0:
             await asyncio.sleep(0.01)
         barge_in = await _say(voice, loopback, speech("my internet is down"), "my internet is down")
-        await _answer(voice, barge_in)
+        await _answer(voice, barge_in, segments=2)
 
         # the agent stopped soon after the caller started, long before its line was over
         assert reply.interrupted and reply.finished and reply.ended_at is not None
@@ -260,7 +263,7 @@ async def test_a_caller_who_drops_mid_sentence_resumes_and_the_transcript_holds_
         played = await _say(
             voice, loopback, speech("hi, my internet is down"), "hi, my internet is down"
         )
-        await _answer(voice, played)
+        await _answer(voice, played, segments=2)
         played = await _say(
             voice, loopback, speech("sure, it's A C 4 8 2 1 3"), "sure, it's AC-48213"
         )
@@ -315,7 +318,7 @@ async def test_a_caller_cut_off_in_their_own_sentence_resumes_and_is_asked_again
         played = await _say(
             voice, loopback, speech("hi, my internet is down"), "hi, my internet is down"
         )
-        await _answer(voice, played)
+        await _answer(voice, played, segments=2)
         # the caller starts giving the account number and the line drops half way through
         loopback.expect("sure, it's")
         voice.caller.play(speech("sure, it's A C 4 8 2 1 3"))

@@ -40,7 +40,7 @@ async def test_the_profile_plugins_carry_a_spoken_handoff(
 
         loopback.expect("hi, my internet is down")
         played = await voice.caller.say(speech("hi, my internet is down"))
-        await voice.speaker.wait_for_segment(2, TIMEOUT)
+        await voice.speaker.wait_for_segment(3, TIMEOUT)  # greeting, say line, support
         await voice.wait_until_quiet(TIMEOUT)
 
         # Deepgram's stand-in heard one utterance, about as long as the caller spoke
