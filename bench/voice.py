@@ -38,8 +38,8 @@ from livekit.agents import AgentSession
 from livekit.agents.llm import ChatContext
 
 from frontdesk.agents.offline_brain import Decision
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.runtime import Persistence
 from frontdesk.workflows.voice_harness import (
     VOICE_SESSION_OPTIONS,
     AudioIO,

@@ -520,7 +520,7 @@ class VoiceCall:
     """A Frontdesk call on the harness's audio: ``call`` is the ordinary :class:`Call`."""
 
     call: Any
-    """:class:`frontdesk.workflows.session.Call`."""
+    """:class:`frontdesk.workflows.runtime.Call`."""
     media: AudioIO
     components: Any
     per_agent: Any
@@ -609,8 +609,8 @@ async def start_voice_call(
     Returns once the opening line has played.
     """
     from frontdesk.workflows.providers import build_components
-    from frontdesk.workflows.session import start_call
-    from frontdesk.workflows.worker import AgentComponentsTable
+    from frontdesk.workflows.runtime import start_call
+    from frontdesk.workflows.worker import AgentPipelines
 
     # plugins that speak WebSockets (Deepgram, Cartesia) use LiveKit's shared HTTP session
     http = contextlib.AsyncExitStack()
@@ -626,7 +626,7 @@ async def start_voice_call(
             env=env,
         )
         closers.insert(1, components)
-        per_agent = AgentComponentsTable(workflow=workflow, components=components)
+        per_agent = AgentPipelines(workflow=workflow, components=components)
         closers.insert(1, per_agent)
         call = await start_call(
             workflow=workflow,

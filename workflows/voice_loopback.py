@@ -54,7 +54,7 @@ from livekit.agents import llm
 from livekit.agents.llm import ChatContext
 
 from frontdesk.agents.offline_brain import Decision, OfflineBrain
-from frontdesk.workflows.config import ComponentConfig, ProviderProfile, Workflow
+from frontdesk.workflows.definition import ComponentConfig, ProviderProfile, Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -611,7 +611,7 @@ def _content_text(content: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the loopback providers until interrupted (for ``frontdesk worker console``)."""
-    from frontdesk.workflows.config import load_workflow
+    from frontdesk.workflows.definition import load_workflow
 
     parser = argparse.ArgumentParser(
         prog="python -m frontdesk.workflows.voice_loopback",

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.runtime import Persistence
 from frontdesk.workflows.voice_harness import Clip, espeak_available, spoken
 from frontdesk.workflows.voice_loopback import LOOPBACK_KEY_ENV, LoopbackProviders, profile_toml
 from tests.conftest import TEST_CALLER_SECRET

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Persistence
-from frontdesk.workflows.transcript import build_transcript
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Persistence, build_transcript
 from frontdesk.workflows.voice_harness import (
     Clip,
     PlayedClip,

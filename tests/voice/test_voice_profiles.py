@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from frontdesk.workflows.config import Workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, parse_workflow
 from frontdesk.workflows.voice_harness import start_voice_call
 from frontdesk.workflows.voice_loopback import LoopbackProviders, profile_toml
 from tests.voice.conftest import CONFIG_TEXT, SUPPORT_OVERRIDE, SUPPORT_VOICE
