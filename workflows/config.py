@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import tomllib
@@ -30,6 +31,8 @@ from pydantic import (
 )
 
 from frontdesk.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 """Agent and field names: they become tool names (``transfer_to_<agent>``, ``record_<field>``)."""
@@ -79,6 +82,14 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------- [workflow]
 
+DEFAULT_STYLE = (
+    "This is a live phone call: everything you write is spoken aloud by a voice. Answer in one "
+    "to three short spoken sentences. Never use lists, markdown, headings, emoji or URLs. Ask "
+    "one question at a time and wait for the answer. Spell out codes and numbers the way you "
+    "would say them."
+)
+"""``[workflow] style`` by default: the voice rules every agent follows."""
+
 
 class WorkflowSection(_Strict):
     """``[workflow]``: the workflow's name and where a call starts."""
@@ -97,7 +108,29 @@ class WorkflowSection(_Strict):
     )
     loop_fallback: str = Field(
         default="Sorry, I'm having trouble transferring you. Let me help you myself.",
-        description="Spoken when the loop guard refuses a handoff.",
+        description="Spoken verbatim when the loop guard refuses a handoff.",
+    )
+    style: str = Field(
+        default=DEFAULT_STYLE,
+        description="A preamble put in front of every agent's instructions (how to speak on "
+        "this line); empty for none.",
+    )
+    error_line: str = Field(
+        default="Sorry, I didn't catch that because of a problem on my side. Could you say it again?",
+        min_length=1,
+        description="Spoken verbatim when every language model of the profile failed a turn.",
+    )
+    error_goodbye: str = Field(
+        default="I'm sorry, we're having technical problems. Please call back in a few minutes. "
+        "Goodbye.",
+        min_length=1,
+        description="Spoken verbatim before the call is ended after `max_consecutive_errors`.",
+    )
+    max_consecutive_errors: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Failed model turns in a row after which the call ends politely (state saved).",
     )
 
 
@@ -179,16 +212,21 @@ class Route(_Strict):
     when: str = Field(
         min_length=1, description="When to hand off; the transfer tool's description."
     )
-    examples: tuple[str, ...] = Field(
-        default=(),
-        description="Caller phrases that mean this route (case-insensitive); the offline brain "
-        "hands off when one appears in what the caller says.",
-    )
     context: Annotated[str, AfterValidator(_validate_context)] = Field(
         default="full",
         description="What the next agent receives: 'full', 'last:N', 'summary' or 'none'.",
     )
-    say: str | None = Field(default=None, description="A line spoken while handing off.")
+    say: str | None = Field(
+        default=None,
+        description="Spoken verbatim on handoff (`{field}`s filled) while the next agent's "
+        "first reply is generated.",
+    )
+    summary_prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        description="With context = 'summary': the prompt asking the model for the summary "
+        "(default: a generic one).",
+    )
 
     @property
     def policy(self) -> ContextPolicy:
@@ -254,14 +292,9 @@ class AgentConfig(_Strict):
         description="Said once per call when the caller first reaches this agent directly "
         "(never after a handoff or a resume).",
     )
-    reply: str | None = Field(
-        default=None,
-        description="The offline brain's answer once nothing is missing; `{field}` placeholders "
-        "are filled from caller data.",
-    )
     resume: str | None = Field(
         default=None,
-        description="What the agent says when a dropped caller comes back, e.g. "
+        description="Spoken verbatim when a dropped caller comes back (`{field}`s filled), e.g. "
         "'Welcome back — we were checking your line for {account_number}.'",
     )
     collects: tuple[Name, ...] = Field(
@@ -281,7 +314,22 @@ class ProviderProfile(_Strict):
 
     description: str = Field(default="", description="Shown by `frontdesk providers`.")
     stt: ComponentConfig | None = Field(default=None, description="Speech to text.")
-    llm: ComponentConfig = Field(description="The language model (or the offline brain).")
+    llm: ComponentConfig | Annotated[tuple[ComponentConfig, ...], Field(min_length=1)] = Field(
+        description="The language model (or the offline brain); a list is a fallback chain "
+        "(LiveKit's llm.FallbackAdapter), tried in order."
+    )
+    llm_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds one model request may take before it counts as failed.",
+    )
+    llm_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a failed model request (per model of a fallback chain: none; "
+        "the next model is tried instead).",
+    )
     tts: ComponentConfig | None = Field(default=None, description="Text to speech.")
     vad: ComponentConfig | None = Field(default=None, description="Voice activity detection.")
     cost_per_minute_usd: float | None = Field(
@@ -291,6 +339,15 @@ class ProviderProfile(_Strict):
     @property
     def text_only(self) -> bool:
         return self.stt is None and self.tts is None
+
+    @property
+    def llm_chain(self) -> tuple[ComponentConfig, ...]:
+        """The profile's language models, in fallback order (one, unless ``llm`` is a list)."""
+        return self.llm if isinstance(self.llm, tuple) else (self.llm,)
+
+    @property
+    def primary_llm(self) -> ComponentConfig:
+        return self.llm_chain[0]
 
 
 OFFLINE_PROFILE = ProviderProfile(
@@ -394,6 +451,32 @@ class WorkerSection(_Strict):
     )
 
 
+# --------------------------------------------------------------------------- [offline]
+
+
+class OfflineAgent(_Strict):
+    """``[offline.agents.<name>]``: what only the offline brain reads for one agent (fixtures)."""
+
+    reply: str | None = Field(
+        default=None,
+        description="The offline brain's answer once nothing is missing; `{field}`s filled.",
+    )
+    examples: dict[Name, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="By target agent: caller phrases that make the offline brain take that "
+        "route (case-insensitive substring).",
+    )
+
+
+class OfflineSection(_Strict):
+    """``[offline]``: test fixtures of the offline brain, outside the workflow's content hash."""
+
+    agents: dict[Name, OfflineAgent] = Field(default_factory=dict)
+
+    def agent(self, name: str) -> OfflineAgent:
+        return self.agents.get(name) or OfflineAgent()
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -406,6 +489,7 @@ class WorkflowConfig(_Strict):
     providers: ProvidersSection = Field(default_factory=ProvidersSection)
     state: StateSection = Field(default_factory=StateSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
+    offline: OfflineSection = Field(default_factory=OfflineSection)
 
     @field_validator("agents")
     @classmethod
@@ -433,8 +517,13 @@ class Workflow:
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash."""
-        canonical = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
+        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash.
+
+        ``[offline]`` is left out: offline-brain fixtures do not change what a call does.
+        """
+        canonical = json.dumps(
+            self.config.model_dump(mode="json", exclude={"offline"}), sort_keys=True
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
@@ -474,6 +563,7 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
     locator = KeyLocator(text)
+    deprecations = _move_offline_keys(data, locator, source)
     try:
         config = WorkflowConfig.model_validate(data)
     except ValidationError as exc:
@@ -490,7 +580,82 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     warnings = tuple(
         locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
     )
-    return Workflow(config=config, source=source, warnings=warnings)
+    for deprecation in deprecations:
+        logger.warning("%s", deprecation)
+    return Workflow(config=config, source=source, warnings=(*deprecations, *warnings))
+
+
+def _move_offline_keys(data: dict[str, Any], locator: KeyLocator, source: str) -> list[str]:
+    """Move the offline brain's keys from their old places into ``[offline]``; the warnings.
+
+    ``agents.<a>.reply`` → ``offline.agents.<a>.reply`` and ``agents.<a>.handoffs[i].examples``
+    → ``offline.agents.<a>.examples.<to>``. Set in both places is an error.
+    """
+    agents = data.get("agents")
+    if not isinstance(agents, dict):
+        return []
+    offline = data.get("offline", {})
+    offline_agents = offline.get("agents", {}) if isinstance(offline, dict) else {}
+    if not isinstance(offline_agents, dict):
+        return []
+    warnings: list[str] = []
+    problems: list[str] = []
+
+    def target(name: str) -> dict[str, Any] | None:
+        table = offline_agents.setdefault(name, {})
+        return table if isinstance(table, dict) else None
+
+    for name, agent in agents.items():
+        if not isinstance(agent, dict):
+            continue
+        if "reply" in agent:
+            path: tuple[str | int, ...] = ("agents", name, "reply")
+            table = target(name)
+            if table is None:
+                continue
+            if "reply" in table:
+                problems.append(
+                    locator.format(source, path, f"also set as offline.agents.{name}.reply; "
+                                   "keep only that one")
+                )
+            table["reply"] = agent.pop("reply")
+            warnings.append(
+                locator.format(
+                    source, path, f"deprecated: move it to [offline.agents.{name}] reply "
+                    "(only the offline brain reads it)"
+                )
+            )
+        routes = agent.get("handoffs")
+        for index, route in enumerate(routes if isinstance(routes, list) else []):
+            if not isinstance(route, dict) or "examples" not in route:
+                continue
+            path = ("agents", name, "handoffs", index, "examples")
+            to = route.get("to")
+            table = target(name)
+            if not isinstance(to, str) or table is None:
+                continue
+            examples = table.setdefault("examples", {})
+            if not isinstance(examples, dict):
+                continue
+            if to in examples:
+                problems.append(
+                    locator.format(source, path, f"also set as offline.agents.{name}.examples."
+                                   f"{to}; keep only that one")
+                )
+            examples[to] = route.pop("examples")
+            warnings.append(
+                locator.format(
+                    source, path, f"deprecated: move it to [offline.agents.{name}.examples] "
+                    f"{to} = [...] (only the offline brain reads it)"
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+    if offline_agents and not isinstance(data.get("offline"), dict):
+        data["offline"] = {}
+    if offline_agents:
+        data["offline"]["agents"] = offline_agents
+    return warnings
 
 
 def _describe(error: Any, locator: KeyLocator, source: str) -> str:

@@ -24,10 +24,12 @@ from typing import Any, Protocol
 
 from livekit import rtc
 from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.llm import ChatContext
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
+from frontdesk.agents.call_guard import CallGuard, livekit_error_limit
 from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
@@ -94,6 +96,12 @@ class Call:
     recorder: SessionRecorder | None = None
     report: CallReport | None = None
     """Set once the call has ended."""
+    guard: CallGuard | None = None
+
+    @property
+    def ended_reason(self) -> str | None:
+        """Why the call ended by itself (e.g. the model kept failing); None while it goes on."""
+        return self.guard.ended_reason if self.guard is not None else None
 
     @property
     def resumed(self) -> bool:
@@ -226,11 +234,13 @@ async def start_call(
     persistence: Persistence | None = None,
     room: rtc.Room | None = None,
     room_options: Any = None,
+    conn_options: SessionConnectOptions | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
-    ``call.session.run(user_input=...)``.
+    ``call.session.run(user_input=...)``. ``conn_options`` are the profile's model timeouts and
+    retries (:func:`frontdesk.workflows.providers.session_conn_options`).
     """
     pipeline = components or TextPipeline(llm=OfflineBrain(workflow=workflow))
     lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
@@ -268,11 +278,20 @@ async def start_call(
         "tts": pipeline.tts,
         "vad": pipeline.vad,
     }
+    options = conn_options or SessionConnectOptions()
     session = AgentSession[CallerData](
         userdata=data,
         turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+        conn_options=SessionConnectOptions(
+            stt_conn_options=options.stt_conn_options,
+            llm_conn_options=options.llm_conn_options,
+            tts_conn_options=options.tts_conn_options,
+            max_unrecoverable_errors=livekit_error_limit(workflow.config.workflow),
+        ),
         **components_kwargs,
     )
+    guard = CallGuard(session, workflow.config.workflow)
+    guard.attach()
     if history is not None:
         session.history.insert(list(history.items))
     agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)
@@ -284,6 +303,7 @@ async def start_call(
         opening=None,
         started_at=time.time(),
         persistence=persistence,
+        guard=guard,
     )
     if persistence is not None:
         call.recorder = SessionRecorder(

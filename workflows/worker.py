@@ -56,6 +56,7 @@ from frontdesk.workflows.providers import (
     active_profile_name,
     agent_overrides,
     build_components,
+    session_conn_options,
     ensure_env,
     load_vad,
 )
@@ -665,6 +666,7 @@ async def entrypoint(ctx: JobContext) -> None:
             components=components,
             agent_components=per_agent,
             persistence=persistence,
+            conn_options=session_conn_options(setup.profile),
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(
@@ -759,7 +761,7 @@ def preflight(workflow: Workflow, mode: str | None, *, env: Mapping[str, str]) -
     if mode in _RUNS_CALLS:
         profile = workflow.config.providers.profiles[profile_name]
         ensure_env(profile, profile_name=profile_name, workflow=workflow, env=env)
-        if profile.llm.provider == "offline":
+        if any(model.provider == "offline" for model in profile.llm_chain):
             try:
                 import frontdesk.agents.offline_brain  # noqa: F401
             except ImportError as exc:
