@@ -15,6 +15,7 @@ Attached to every ``AgentSession`` a call runs on (:func:`frontdesk.workflows.se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -56,15 +57,10 @@ class CallGuard:
         self._session.on("function_tools_executed", self._on_tools)
 
     def detach(self) -> None:
-        for event, handler in (
-            ("error", self._on_error),
-            ("conversation_item_added", self._on_item),
-            ("function_tools_executed", self._on_tools),
-        ):
-            try:
-                self._session.off(event, handler)
-            except (KeyError, ValueError):
-                pass
+        with contextlib.suppress(KeyError, ValueError):
+            self._session.off("error", self._on_error)
+            self._session.off("conversation_item_added", self._on_item)
+            self._session.off("function_tools_executed", self._on_tools)
 
     # ------------------------------------------------------------------ events
 
@@ -83,9 +79,7 @@ class CallGuard:
             error.error,
         )
         if self.consecutive_errors >= self._settings.max_consecutive_errors:
-            self.ended_reason = (
-                f"ended after {self.consecutive_errors} failed model turns in a row"
-            )
+            self.ended_reason = f"ended after {self.consecutive_errors} failed model turns in a row"
             logger.error("session %s: %s; saying goodbye", session_id, self.ended_reason)
             handle = self._session.say(self._settings.error_goodbye, allow_interruptions=False)
             handle.add_done_callback(lambda _: self._session.shutdown(drain=True))
@@ -95,8 +89,8 @@ class CallGuard:
     def _on_item(self, event: ConversationItemAddedEvent) -> None:
         item = event.item
         if (
-            getattr(item, "type", None) == "message"
-            and getattr(item, "role", None) == "assistant"
+            isinstance(item, llm.ChatMessage)
+            and item.role == "assistant"
             and (item.text_content or "") not in self._own_lines
         ):
             self.consecutive_errors = 0

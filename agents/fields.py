@@ -57,7 +57,9 @@ def _shown(value: str) -> str:
     return value[:40] + ("…" if len(value) > 40 else "")
 
 
-def argument_problem(field_name: str, spec: CallerField, arguments: dict[str, object]) -> str | None:
+def argument_problem(
+    field_name: str, spec: CallerField, arguments: dict[str, object]
+) -> str | None:
     """What is wrong with the arguments of a ``record_<field>`` call, as one sentence; or None."""
     tool = record_tool_name(field_name)
     others = sorted(str(key) for key in arguments if key != field_name)
@@ -95,7 +97,9 @@ def make_record_tool(
         data = context.userdata
         problem = argument_problem(field_name, spec, raw_arguments)
         if problem is not None:
-            logger.info("session %s: refused %s: %s", data.session_id, record_tool_name(field_name), problem)
+            logger.info(
+                "session %s: refused %s: %s", data.session_id, record_tool_name(field_name), problem
+            )
             raise ToolError(problem)
         value = str(raw_arguments[field_name]).strip()
         previous = data.fields.get(field_name)

@@ -123,7 +123,6 @@ class OfflineBrain(llm.LLM):
         context = self._call_context(system)
         if context is None or context.agent not in self._workflow.config.agents:
             return Decision(text="How can I help you today?")
-        agent = self._workflow.agent(context.agent)
         known = dict(context.known)
 
         last = items[-1] if items else None
@@ -197,9 +196,7 @@ class OfflineBrain(llm.LLM):
                     and last_agent_line.endswith(spec.ask)
                     and caller_messages
                 ):
-                    return Decision(
-                        tool=tool, arguments={field_name: caller_messages[-1].strip()}
-                    )
+                    return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
             return Decision(
                 text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?"
             )

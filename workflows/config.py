@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from frontdesk.errors import ConfigError
@@ -216,6 +217,11 @@ class Route(_Strict):
         default="full",
         description="What the next agent receives: 'full', 'last:N', 'summary' or 'none'.",
     )
+    examples: tuple[str, ...] = Field(
+        default=(),
+        description="Deprecated (moved to [offline.agents.<agent>.examples]): caller phrases "
+        "that make the offline brain take this route.",
+    )
     say: str | None = Field(
         default=None,
         description="Spoken verbatim on handoff (`{field}`s filled) while the next agent's "
@@ -292,6 +298,11 @@ class AgentConfig(_Strict):
         description="Said once per call when the caller first reaches this agent directly "
         "(never after a handoff or a resume).",
     )
+    reply: str | None = Field(
+        default=None,
+        description="Deprecated (moved to [offline.agents.<name>] reply): the offline brain's "
+        "answer once nothing is missing.",
+    )
     resume: str | None = Field(
         default=None,
         description="Spoken verbatim when a dropped caller comes back (`{field}`s filled), e.g. "
@@ -309,14 +320,23 @@ class AgentConfig(_Strict):
 # --------------------------------------------------------------------------- [providers]
 
 
+def _as_chain(value: object) -> object:
+    """``llm = { … }`` is a chain of one; ``llm = [{ … }, { … }]`` a fallback chain."""
+    if isinstance(value, dict | ComponentConfig):
+        return (value,)
+    return value
+
+
 class ProviderProfile(_Strict):
     """``[providers.<profile>]``: the voice pipeline a call runs on."""
 
     description: str = Field(default="", description="Shown by `frontdesk providers`.")
     stt: ComponentConfig | None = Field(default=None, description="Speech to text.")
-    llm: ComponentConfig | Annotated[tuple[ComponentConfig, ...], Field(min_length=1)] = Field(
-        description="The language model (or the offline brain); a list is a fallback chain "
-        "(LiveKit's llm.FallbackAdapter), tried in order."
+    llm: Annotated[tuple[ComponentConfig, ...], BeforeValidator(_as_chain), Field(min_length=1)] = (
+        Field(
+            description="The language model (or the offline brain); a list is a fallback chain "
+            "(LiveKit's llm.FallbackAdapter), tried in order."
+        )
     )
     llm_timeout: Duration = Field(
         default=10.0,
@@ -343,7 +363,7 @@ class ProviderProfile(_Strict):
     @property
     def llm_chain(self) -> tuple[ComponentConfig, ...]:
         """The profile's language models, in fallback order (one, unless ``llm`` is a list)."""
-        return self.llm if isinstance(self.llm, tuple) else (self.llm,)
+        return self.llm
 
     @property
     def primary_llm(self) -> ComponentConfig:
@@ -352,7 +372,7 @@ class ProviderProfile(_Strict):
 
 OFFLINE_PROFILE = ProviderProfile(
     description="The offline brain, text only: no API key, no network.",
-    llm=ComponentConfig(provider="offline"),
+    llm=(ComponentConfig(provider="offline"),),
 )
 
 
@@ -491,6 +511,44 @@ class WorkflowConfig(_Strict):
     worker: WorkerSection = Field(default_factory=WorkerSection)
     offline: OfflineSection = Field(default_factory=OfflineSection)
 
+    @model_validator(mode="after")
+    def _move_offline_fixtures(self) -> WorkflowConfig:
+        """Deprecated ``reply``/``examples`` in the agent tables move into ``[offline]``.
+
+        The new place wins when both are set; afterwards the agent tables hold only what a
+        real call uses, so the content hash does not depend on where the fixtures were written.
+        """
+        offline_agents = dict(self.offline.agents)
+        agents = dict(self.agents)
+        moved = False
+        for name, agent in self.agents.items():
+            routes = tuple(route for route in agent.handoffs if route.examples)
+            if agent.reply is None and not routes:
+                continue
+            moved = True
+            fixture = offline_agents.get(name) or OfflineAgent()
+            examples = {route.to: route.examples for route in routes} | dict(fixture.examples)
+            offline_agents[name] = fixture.model_copy(
+                update={
+                    "reply": fixture.reply if fixture.reply is not None else agent.reply,
+                    "examples": examples,
+                }
+            )
+            agents[name] = agent.model_copy(
+                update={
+                    "reply": None,
+                    "handoffs": tuple(
+                        route.model_copy(update={"examples": ()}) for route in agent.handoffs
+                    ),
+                }
+            )
+        if moved:
+            object.__setattr__(self, "agents", agents)
+            object.__setattr__(
+                self, "offline", self.offline.model_copy(update={"agents": offline_agents})
+            )
+        return self
+
     @field_validator("agents")
     @classmethod
     def _at_least_one_agent(cls, value: dict[str, AgentConfig]) -> dict[str, AgentConfig]:
@@ -563,11 +621,12 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
     locator = KeyLocator(text)
-    deprecations = _move_offline_keys(data, locator, source)
     try:
         config = WorkflowConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error, locator, source) for error in exc.errors()]
+        problems = [
+            _describe(error, locator, source, _single_llm_paths(data)) for error in exc.errors()
+        ]
         raise ConfigError(problems) from None
     from frontdesk.workflows.graph import check_graph
 
@@ -580,86 +639,69 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     warnings = tuple(
         locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
     )
+    deprecations = _legacy_offline_keys(data, locator, source)
     for deprecation in deprecations:
         logger.warning("%s", deprecation)
     return Workflow(config=config, source=source, warnings=(*deprecations, *warnings))
 
 
-def _move_offline_keys(data: dict[str, Any], locator: KeyLocator, source: str) -> list[str]:
-    """Move the offline brain's keys from their old places into ``[offline]``; the warnings.
+def _legacy_offline_keys(data: dict[str, Any], locator: KeyLocator, source: str) -> list[str]:
+    """A deprecation warning for each offline-brain key still in its old place.
 
-    ``agents.<a>.reply`` → ``offline.agents.<a>.reply`` and ``agents.<a>.handoffs[i].examples``
-    → ``offline.agents.<a>.examples.<to>``. Set in both places is an error.
+    ``agents.<a>.reply`` now lives at ``offline.agents.<a>.reply`` and
+    ``agents.<a>.handoffs[i].examples`` at ``offline.agents.<a>.examples.<to>``; the old places
+    keep working (:meth:`WorkflowConfig._move_offline_fixtures` moves them).
     """
-    agents = data.get("agents")
-    if not isinstance(agents, dict):
-        return []
-    offline = data.get("offline", {})
-    offline_agents = offline.get("agents", {}) if isinstance(offline, dict) else {}
-    if not isinstance(offline_agents, dict):
-        return []
     warnings: list[str] = []
-    problems: list[str] = []
-
-    def target(name: str) -> dict[str, Any] | None:
-        table = offline_agents.setdefault(name, {})
-        return table if isinstance(table, dict) else None
-
-    for name, agent in agents.items():
+    agents = data.get("agents")
+    for name, agent in (agents if isinstance(agents, dict) else {}).items():
         if not isinstance(agent, dict):
             continue
         if "reply" in agent:
-            path: tuple[str | int, ...] = ("agents", name, "reply")
-            table = target(name)
-            if table is None:
-                continue
-            if "reply" in table:
-                problems.append(
-                    locator.format(source, path, f"also set as offline.agents.{name}.reply; "
-                                   "keep only that one")
-                )
-            table["reply"] = agent.pop("reply")
             warnings.append(
                 locator.format(
-                    source, path, f"deprecated: move it to [offline.agents.{name}] reply "
-                    "(only the offline brain reads it)"
+                    source,
+                    ("agents", name, "reply"),
+                    f"deprecated: move it to [offline.agents.{name}] reply "
+                    "(only the offline brain reads it)",
                 )
             )
         routes = agent.get("handoffs")
         for index, route in enumerate(routes if isinstance(routes, list) else []):
-            if not isinstance(route, dict) or "examples" not in route:
-                continue
-            path = ("agents", name, "handoffs", index, "examples")
-            to = route.get("to")
-            table = target(name)
-            if not isinstance(to, str) or table is None:
-                continue
-            examples = table.setdefault("examples", {})
-            if not isinstance(examples, dict):
-                continue
-            if to in examples:
-                problems.append(
-                    locator.format(source, path, f"also set as offline.agents.{name}.examples."
-                                   f"{to}; keep only that one")
+            if isinstance(route, dict) and "examples" in route:
+                to = route.get("to", "<agent>")
+                warnings.append(
+                    locator.format(
+                        source,
+                        ("agents", name, "handoffs", index, "examples"),
+                        f"deprecated: move it to [offline.agents.{name}.examples] {to} = [...] "
+                        "(only the offline brain reads it)",
+                    )
                 )
-            examples[to] = route.pop("examples")
-            warnings.append(
-                locator.format(
-                    source, path, f"deprecated: move it to [offline.agents.{name}.examples] "
-                    f"{to} = [...] (only the offline brain reads it)"
-                )
-            )
-    if problems:
-        raise ConfigError(problems)
-    if offline_agents and not isinstance(data.get("offline"), dict):
-        data["offline"] = {}
-    if offline_agents:
-        data["offline"]["agents"] = offline_agents
     return warnings
 
 
-def _describe(error: Any, locator: KeyLocator, source: str) -> str:
+def _single_llm_paths(data: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    """``("providers", p, "llm")`` of the profiles whose ``llm`` is one table, not a list."""
+    providers = data.get("providers")
+    return frozenset(
+        {
+            ("providers", name, "llm")
+            for name, profile in (providers if isinstance(providers, dict) else {}).items()
+            if isinstance(profile, dict) and isinstance(profile.get("llm"), dict)
+        }
+    )
+
+
+def _describe(
+    error: Any,
+    locator: KeyLocator,
+    source: str,
+    single_llm: frozenset[tuple[str, str, str]] = frozenset(),
+) -> str:
     path = tuple(error["loc"])
+    if path[:3] in single_llm and len(path) > 3 and path[3] == 0:
+        path = (*path[:3], *path[4:])  # a one-table llm is a chain of one: no [0] in messages
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         message = "unknown key"

@@ -261,7 +261,7 @@ def _resolve_llm_chain(
     fallbacks (rebuilt for that agent, so its adapter is its own).
     """
     chain = profile.llm_chain
-    listed = isinstance(profile.llm, tuple)
+    listed = len(chain) > 1
     override = agent_override.llm if agent_override is not None else None
     who = f"profile '{profile_label}'" + (f" agent '{agent_label}'" if override else "")
     resolved: list[_Resolved] = []

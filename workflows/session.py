@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from livekit import rtc
 from livekit.agents import AgentSession, llm, stt, tts, vad
-from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.llm import ChatContext
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 

@@ -56,9 +56,9 @@ from frontdesk.workflows.providers import (
     active_profile_name,
     agent_overrides,
     build_components,
-    session_conn_options,
     ensure_env,
     load_vad,
+    session_conn_options,
 )
 
 if TYPE_CHECKING:

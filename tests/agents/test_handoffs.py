@@ -205,7 +205,8 @@ async def test_a_route_may_ask_for_the_summary_in_its_own_words(workflow) -> Non
 
     class Recording(OfflineBrain):
         def chat(self, *, chat_ctx: ChatContext, **kwargs: Any) -> Any:
-            seen.append(chat_ctx.items[0].text_content or "")
+            first = chat_ctx.items[0]
+            seen.append(first.text_content or "" if first.type == "message" else "")
             return super().chat(chat_ctx=chat_ctx, **kwargs)
 
     await context_for_handoff(
