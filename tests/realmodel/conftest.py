@@ -86,3 +86,16 @@ async def open_call(
         await call.aclose("test finished")
         if own:
             await text_profile.aclose()
+
+
+@pytest.fixture
+def persistence(redis_client: Any, make_store: Callable[..., Any]) -> Persistence:
+    """Session state in the test run's real redis-server (emptied for each test)."""
+    from tests.conftest import TEST_CALLER_SECRET
+
+    workflow = parse_workflow((ROOT / "config.toml").read_text(), source="config.toml")
+    return Persistence(
+        store=make_store(redis_client, key_prefix="frontdesk"),
+        settings=workflow.config.state,
+        caller_secret=TEST_CALLER_SECRET,
+    )
