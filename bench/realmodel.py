@@ -158,13 +158,15 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                     await _turns(frontdesk, call.session, server, turns)
                     await close_call(call, "benchmark call done")
                     ctx.advance(task)
+                    # None, not NOT_GIVEN: no STT/TTS/VAD (LiveKit would pick hosted defaults)
+                    parts: dict[str, Any] = {
+                        "llm": profile.components.llm,
+                        "stt": None,
+                        "tts": None,
+                        "vad": None,
+                    }
                     session = AgentSession[BareData](
-                        userdata=BareData(),
-                        llm=profile.components.llm,
-                        stt=None,
-                        tts=None,
-                        vad=None,
-                        turn_handling={"turn_detection": None},
+                        userdata=BareData(), turn_handling={"turn_detection": None}, **parts
                     )
                     await session.start(BareReceptionist(workflow=workflow), capture_run=True)
                     await _turns(bare, session, server, turns)

@@ -49,22 +49,21 @@ async def test_when_every_attempt_fails_the_caller_hears_the_error_line_and_the_
     serve, caplog
 ) -> None:
     caplog.set_level(logging.ERROR)
-    async with serve(base()) as server:
-        async with open_call(loopback_workflow(server.base_url)) as call:
-            server.fail_next(1, status=500)
-            run = await call.session.run(user_input="my internet is down")
-            assert server.faults_served == 1
-            assert said(run) == [ERROR_LINE]  # verbatim
-            # the turn is recorded: the caller's words are in the history
-            users = [
-                i.text_content
-                for i in call.session.history.items
-                if i.type == "message" and i.role == "user"
-            ]
-            assert users == ["my internet is down"]
-            run = await call.session.run(user_input="my internet is down")
-            assert said(run)[0] == "Let me get you to support."
-            assert call.ended_reason is None
+    async with serve(base()) as server, open_call(loopback_workflow(server.base_url)) as call:
+        server.fail_next(1, status=500)
+        run = await call.session.run(user_input="my internet is down")
+        assert server.faults_served == 1
+        assert said(run) == [ERROR_LINE]  # verbatim
+        # the turn is recorded: the caller's words are in the history
+        users = [
+            i.text_content
+            for i in call.session.history.items
+            if i.type == "message" and i.role == "user"
+        ]
+        assert users == ["my internet is down"]
+        run = await call.session.run(user_input="my internet is down")
+        assert said(run)[0] == "Let me get you to support."
+        assert call.ended_reason is None
     assert "unrecoverable error" not in caplog.text
 
 
