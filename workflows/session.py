@@ -155,7 +155,12 @@ class Call:
                     CLOSE_FLUSH_TIMEOUT,
                     reason,
                 )
-        self.report = CallReport(session_id=self.session_id, saved=saved, **record.model_dump())
+        self.report = CallReport(
+            session_id=self.session_id,
+            saved=saved,
+            persisted=self.recorder is not None,
+            **record.model_dump(),
+        )
         return self.report
 
 
@@ -164,6 +169,9 @@ class CallReport(CallRecord):
 
     session_id: str
     saved: bool = Field(description="True once Redis acknowledged the final state.")
+    persisted: bool = Field(
+        default=True, description="False for a call that ran without Redis (nothing to save)."
+    )
 
     @property
     def duration(self) -> float:

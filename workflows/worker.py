@@ -503,6 +503,7 @@ async def finish_call(
     except Exception as exc:
         logger.error("call %s: saving the final state failed: %r", call.session_id, exc)
     saved = bool(getattr(report, "saved", False))
+    persisted = bool(getattr(report, "persisted", True))
     turns = getattr(report, "caller_turns", None)
     agents = list(getattr(report, "agents", None) or [])
     summary: dict[str, Any] = {
@@ -522,7 +523,7 @@ async def finish_call(
         " > ".join(agents) or "-",
         summary["duration_s"],
         ", resumed" if call.resumed else "",
-        "saved" if saved else "NOT SAVED",
+        ("saved" if saved else "NOT SAVED") if persisted else "not persisted (no Redis)",
         metrics.summary(),
     )
     return summary
