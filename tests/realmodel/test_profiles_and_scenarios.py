@@ -153,3 +153,34 @@ async def test_simulate_runs_on_the_profile_named_by_frontdesk_profile(
     turns = [json.loads(line) for line in out.decode().splitlines()]
     assert [turn["agent"] for turn in turns] == ["support", "support"]
     assert "skipped" not in turns[0]  # judged by the profile's model
+
+
+async def test_an_agents_llm_override_drives_that_agent_under_the_profile(serve) -> None:
+    from .conftest import open_call
+
+    async with (
+        serve(loopback_workflow("http://unused")) as main_model,
+        serve(loopback_workflow("http://unused")) as support_model,
+    ):
+        text = (
+            (ROOT / "config.toml")
+            .read_text()
+            .replace(
+                'collects = ["account_number"]',
+                f'collects = ["account_number"]\nllm = {{ base_url = "{support_model.base_url}" }}',
+                1,
+            )
+        )
+        workflow = loopback_workflow(main_model.base_url, text=text)
+        async with open_call(workflow) as call:
+            await call.session.run(user_input="my internet is down")
+            await call.session.run(user_input="it's AC-48213")
+    receptionist = [b for b in main_model.completions() if "receptionist" in json.dumps(b)]
+    assert receptionist and all(
+        "support agent" not in b["messages"][0]["content"] for b in main_model.completions()
+    )
+    assert len(support_model.completions()) >= 2
+    assert all(
+        "You are Acme Broadband's support agent" in b["messages"][0]["content"]
+        for b in support_model.completions()
+    )
