@@ -1,6 +1,6 @@
 """What keeps a call on its feet when the model misbehaves or fails.
 
-Attached to every ``AgentSession`` a call runs on (:func:`frontdesk.workflows.session.start_call`):
+Attached to every ``AgentSession`` a call runs on (:func:`frontdesk.workflows.runtime.start_call`):
 
 - **Model failures.** When the profile's every model failed a turn (LiveKit reports a
   non-recoverable ``llm_error`` once its retries, or a ``FallbackAdapter``'s whole chain, are
@@ -27,7 +27,7 @@ from livekit.agents.voice.events import (
     FunctionToolsExecutedEvent,
 )
 
-from frontdesk.workflows.config import WorkflowSection
+from frontdesk.workflows.definition import WorkflowSection
 
 logger = logging.getLogger(__name__)
 

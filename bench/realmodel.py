@@ -30,9 +30,9 @@ from typing import Any
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.profile_run import build_text_profile
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.providers.text_mode import build_text_profile
+from frontdesk.workflows.runtime import start_call
 from tests.realmodel.loopback_llm import Answer, LoopbackLLM, ToolCall
 
 from .bare_agents import BareData, BareReceptionist

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.profile_run import TextProfile, build_text_profile
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.providers.text_mode import TextProfile, build_text_profile
+from frontdesk.workflows.runtime import Call, Persistence, start_call
 
 from .loopback_llm import LoopbackLLM, Responder, brain_responder
 

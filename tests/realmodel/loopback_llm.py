@@ -27,7 +27,7 @@ from aiohttp import web
 from livekit.agents.llm import ChatContext, FunctionCall, FunctionCallOutput
 
 from frontdesk.agents.offline_brain import OfflineBrain
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import pytest
 from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.config import DEFAULT_STYLE, load_workflow, parse_workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import DEFAULT_STYLE, load_workflow, parse_workflow
+from frontdesk.workflows.runtime import start_call
 
 from .conftest import ROOT
 
@@ -107,14 +107,14 @@ def test_the_shipped_config_uses_the_new_places_and_its_copy_matches() -> None:
     embedded = load_workflow()
     assert embedded.content_hash == workflow.content_hash
     shown = subprocess.run(
-        ["git", "ls-files", "-s", "workflows/default_config.toml"],
+        ["git", "ls-files", "-s", "workflows/definition/default_config.toml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     ).stdout
     assert (
         shown.startswith("120000")
-        or (ROOT / "workflows/default_config.toml").read_text()
+        or (ROOT / "workflows/definition/default_config.toml").read_text()
         == (ROOT / "config.toml").read_text()
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from frontdesk.agents.prompt import HANDOFF_NOTE_MARKER, OPENING_NOTE_MARKER, SUMMARY_NOTE_HEADER
-from frontdesk.workflows.config import DEFAULT_STYLE
+from frontdesk.workflows.definition import DEFAULT_STYLE
 
 from .conftest import ROOT, loopback_workflow, open_call
 from .loopback_llm import Answer, ToolCall, brain_responder

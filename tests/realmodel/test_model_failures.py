@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 from .conftest import ROOT, loopback_workflow, open_call
 from .loopback_llm import LoopbackLLM, brain_responder

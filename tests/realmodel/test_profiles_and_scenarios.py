@@ -13,9 +13,9 @@ import pytest
 
 from frontdesk.errors import WorkerSetupError
 from frontdesk.workflows.cli import main
-from frontdesk.workflows.profile_run import build_text_profile, text_profile_name
 from frontdesk.workflows.providers import ensure_env, text_mode_profile
-from frontdesk.workflows.simulate import OFFLINE_JUDGE_SKIP, ScenarioRunner, parse_scenario
+from frontdesk.workflows.providers.text_mode import build_text_profile, text_profile_name
+from frontdesk.workflows.runtime.simulate import OFFLINE_JUDGE_SKIP, ScenarioRunner, parse_scenario
 
 from .conftest import KEY_ENV, PROFILE, ROOT, loopback_config, loopback_workflow
 from .loopback_llm import brain_responder, is_judge_request

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from frontdesk.agents.prompt import OPENING_NOTE_MARKER, RESUME_NOTE_MARKER
-from frontdesk.workflows.profile_run import build_text_profile
-from frontdesk.workflows.session import Persistence
-from frontdesk.workflows.simulate import ScenarioRunner, load_scenario
+from frontdesk.workflows.providers.text_mode import build_text_profile
+from frontdesk.workflows.runtime import Persistence
+from frontdesk.workflows.runtime.simulate import DEMO_SCENARIO, ScenarioRunner, load_scenario
 
-from .conftest import PROFILE, ROOT, loopback_workflow, open_call
+from .conftest import PROFILE, loopback_workflow, open_call
 
 CALLER = "+15551230000"
 RESUME_LINE = "Welcome back. We were checking your line for account AC-48213."
@@ -71,7 +71,7 @@ async def test_a_resume_line_naming_an_unknown_field_is_left_to_the_model(
 
 
 async def _play_demo(persistence: Persistence, *, profile: Any = None, workflow: Any) -> list[Any]:
-    scenario = load_scenario(ROOT / "workflows" / "demo_scenario.toml")
+    scenario = load_scenario(DEMO_SCENARIO)
     runner = ScenarioRunner(workflow=workflow, persistence=persistence, profile=profile)
     return await runner.run(scenario)
 

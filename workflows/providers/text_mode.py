@@ -17,18 +17,16 @@ from typing import Any
 
 from livekit.agents import llm
 
-from frontdesk.agents.flow_agent import AgentComponents
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import WorkerSetupError
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.providers import (
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.providers.build import (
     PROFILE_ENV,
-    Components,
     agent_overrides,
     build_components,
     session_conn_options,
     text_mode_profile,
 )
-from frontdesk.workflows.session import TextPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +52,9 @@ class TextProfile:
     """The models one text-mode run uses, built once and shared by its calls."""
 
     name: str
-    components: Components
-    per_agent: dict[str, AgentComponents] = field(default_factory=dict)
-    owned: list[Components] = field(default_factory=list)
+    components: Pipeline
+    per_agent: dict[str, Pipeline] = field(default_factory=dict)
+    owned: list[Pipeline] = field(default_factory=list)
     conn_options: Any = None
 
     @property
@@ -68,13 +66,13 @@ class TextProfile:
         """The model that judges ``expect_intent``; None under offline (nothing to judge with)."""
         return None if self.offline else self.components.llm
 
-    def agent_components(self, name: str) -> AgentComponents:
-        return self.per_agent.get(name) or AgentComponents()
+    def agent_components(self, name: str) -> Pipeline:
+        return self.per_agent.get(name) or Pipeline()
 
     def start_kwargs(self) -> dict[str, Any]:
-        """What :func:`~frontdesk.workflows.session.start_call` needs to run on this profile."""
+        """What :func:`~frontdesk.workflows.runtime.start_call` needs to run on this profile."""
         return {
-            "components": TextPipeline(llm=self.components.llm),
+            "components": Pipeline(llm=self.components.llm),
             "agent_components": self.agent_components if self.per_agent else None,
             "conn_options": self.conn_options,
         }
@@ -93,8 +91,8 @@ def build_text_profile(
     """The profile's LLM(s) and the agents' LLM overrides; keys checked first, as the worker does."""
     profile = text_mode_profile(workflow.config.providers.profiles[name])
     components = build_components(profile, workflow=workflow, profile_name=name, env=env)
-    per_agent: dict[str, AgentComponents] = {}
-    owned: list[Components] = []
+    per_agent: dict[str, Pipeline] = {}
+    owned: list[Pipeline] = []
     for agent_name, agent in agent_overrides(workflow).items():
         if agent.llm is None:
             continue
@@ -109,8 +107,8 @@ def build_text_profile(
             base=components,
             env=env,
         )
-        per_agent[agent_name] = AgentComponents(llm=own.llm)
-        owned.append(Components(llm=own.llm))
+        per_agent[agent_name] = Pipeline(llm=own.llm)
+        owned.append(Pipeline(llm=own.llm))
     return TextProfile(
         name=name,
         components=components,

@@ -39,11 +39,14 @@ from livekit.agents.voice.run_result import RunResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from frontdesk.errors import ScenarioError
-from frontdesk.workflows.config import KeyLocator, Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import KeyLocator, Workflow
+from frontdesk.workflows.runtime.session import Call, Persistence, start_call
+
+DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
+"""The scenario ``frontdesk demo`` plays (shipped in the wheel)."""
 
 if TYPE_CHECKING:
-    from frontdesk.workflows.profile_run import TextProfile
+    from frontdesk.workflows.providers.text_mode import TextProfile
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,178 @@
+"""Reading a workflow: parse the TOML, validate the schema, check the graph, keep the source.
+
+:func:`load_workflow` and :func:`parse_workflow` raise :class:`~frontdesk.errors.ConfigError`
+listing every problem as ``source:line key.path: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from frontdesk.errors import ConfigError
+from frontdesk.workflows.definition.graph import check_graph
+from frontdesk.workflows.definition.locator import KeyLocator
+from frontdesk.workflows.definition.schema import AgentConfig, CallerField, WorkflowConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A validated workflow: the config plus where it came from and its content identity."""
+
+    config: WorkflowConfig
+    source: str = "<memory>"
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.config.workflow.name
+
+    @property
+    def start(self) -> str:
+        return self.config.workflow.start
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash.
+
+        ``[offline]`` is left out: offline-brain fixtures do not change what a call does.
+        """
+        canonical = json.dumps(
+            self.config.model_dump(mode="json", exclude={"offline"}), sort_keys=True
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def identity(self) -> str:
+        """``name@hash``: stored with every session to detect workflow changes on resume."""
+        return f"{self.name}@{self.content_hash}"
+
+    def agent(self, name: str) -> AgentConfig:
+        return self.config.agents[name]
+
+    def field(self, name: str) -> CallerField:
+        return self.config.caller_data[name]
+
+
+# --------------------------------------------------------------------------- loading
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+"""The embedded default workflow (a copy of the repository's config.toml, shipped in the wheel)."""
+
+
+def load_workflow(path: str | Path | None = None) -> Workflow:
+    """Read, validate and graph-check a config file; raise :class:`ConfigError` listing every problem."""
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{config_path}: no such config file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{config_path}: cannot read: {exc}"]) from None
+    return parse_workflow(text, source=str(config_path))
+
+
+def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
+    """Validate config text; every error carries ``source:line key.path: message``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    locator = KeyLocator(text)
+    try:
+        config = WorkflowConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            _describe(error, locator, source, _single_llm_paths(data)) for error in exc.errors()
+        ]
+        raise ConfigError(problems) from None
+    issues = check_graph(config)
+    errors = [
+        locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error
+    ]
+    if errors:
+        raise ConfigError(errors)
+    warnings = tuple(
+        locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
+    )
+    deprecations = _legacy_offline_keys(data, locator, source)
+    for deprecation in deprecations:
+        logger.warning("%s", deprecation)
+    return Workflow(config=config, source=source, warnings=(*deprecations, *warnings))
+
+
+def _legacy_offline_keys(data: dict[str, Any], locator: KeyLocator, source: str) -> list[str]:
+    """A deprecation warning for each offline-brain key still in its old place.
+
+    ``agents.<a>.reply`` now lives at ``offline.agents.<a>.reply`` and
+    ``agents.<a>.handoffs[i].examples`` at ``offline.agents.<a>.examples.<to>``; the old places
+    keep working (``WorkflowConfig._move_offline_fixtures`` moves them).
+    """
+    warnings: list[str] = []
+    agents = data.get("agents")
+    for name, agent in (agents if isinstance(agents, dict) else {}).items():
+        if not isinstance(agent, dict):
+            continue
+        if "reply" in agent:
+            warnings.append(
+                locator.format(
+                    source,
+                    ("agents", name, "reply"),
+                    f"deprecated: move it to [offline.agents.{name}] reply "
+                    "(only the offline brain reads it)",
+                )
+            )
+        routes = agent.get("handoffs")
+        for index, route in enumerate(routes if isinstance(routes, list) else []):
+            if isinstance(route, dict) and "examples" in route:
+                to = route.get("to", "<agent>")
+                warnings.append(
+                    locator.format(
+                        source,
+                        ("agents", name, "handoffs", index, "examples"),
+                        f"deprecated: move it to [offline.agents.{name}.examples] {to} = [...] "
+                        "(only the offline brain reads it)",
+                    )
+                )
+    return warnings
+
+
+def _single_llm_paths(data: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    """``("providers", p, "llm")`` of the profiles whose ``llm`` is one table, not a list."""
+    providers = data.get("providers")
+    return frozenset(
+        {
+            ("providers", name, "llm")
+            for name, profile in (providers if isinstance(providers, dict) else {}).items()
+            if isinstance(profile, dict) and isinstance(profile.get("llm"), dict)
+        }
+    )
+
+
+def _describe(
+    error: Any,
+    locator: KeyLocator,
+    source: str,
+    single_llm: frozenset[tuple[str, str, str]] = frozenset(),
+) -> str:
+    path = tuple(error["loc"])
+    if path[:3] in single_llm and len(path) > 3 and path[3] == 0:
+        path = (*path[:3], *path[4:])  # a one-table llm is a chain of one: no [0] in messages
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return locator.format(source, path, message)
