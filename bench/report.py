@@ -246,6 +246,30 @@ def voice_md(data: dict[str, Any]) -> str:
     return _table(header, rows) + "\n\n" + _table(cpu_header, cpu_rows) + "\n\n" + _cpu(data)
 
 
+def realmodel_md(data: dict[str, Any]) -> str:
+    seen = data["one_request_median_s"]
+    rows = []
+    for label, key in (
+        ("Frontdesk", "frontdesk"),
+        ("bare LiveKit, `say` as the tool's reply", "bare_livekit"),
+    ):
+        r = data[key]
+        rows.append(
+            [
+                label,
+                f"{r['requests_per_turn_median']:.0f}",
+                f"{r['to_say_line_median_s'] * 1000:,.0f} ms = {r['to_say_line_median_s'] / seen:.2f} × L",
+                f"{r['to_reply_median_s'] * 1000:,.0f} ms = {r['to_reply_median_s'] / seen:.2f} × L",
+            ]
+        )
+    header = ["", "model requests per handoff turn", "→ `say` line (median)", "→ reply (median)"]
+    tail = (
+        f"Fake model latency {data['latency_s']:.1f} s; L as the client sees it (one plain "
+        f"request) {seen * 1000:,.0f} ms; {data['calls']} calls × {data['turns_per_call']} turns."
+    )
+    return _table(header, rows) + "\n\n" + tail
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report")
     parser.add_argument("--json-dir", type=Path, default=DEFAULT_DIR)
@@ -256,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         ("handoff", handoff_md),
         ("capacity", capacity_md),
         ("voice", voice_md),
+        ("realmodel", realmodel_md),
     )
     first = True
     for name, render in sections:
