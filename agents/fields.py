@@ -1,6 +1,8 @@
 """``record_<field>`` tools: how an agent writes caller data into the shared userdata.
 
-A value that fails the field's ``pattern`` is refused with a :class:`ToolError` whose message
+The tool's one argument is named after the field (``account_number``), with the field's
+description, pattern and example in its JSON schema. A value that fails the field's ``pattern``,
+or an argument of the wrong name or type, is refused with a :class:`ToolError` whose message
 tells the model what was wrong and what to ask, so it can recover on its next step. A field
 already collected is never overwritten silently: the caller correcting it is the only reason to
 call the tool again, and the tool says so.
@@ -30,39 +32,76 @@ def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
-def make_record_tool(
-    field_name: str, spec: CallerField, *, on_recorded: OnRecorded
-) -> RawFunctionTool[Any, Any]:
-    """The ``record_<field>`` tool for one caller-data field."""
+def record_schema(field_name: str, spec: CallerField) -> dict[str, Any]:
+    """The JSON schema of ``record_<field>``: one string argument named after the field."""
     parameter: dict[str, Any] = {"type": "string", "description": spec.description}
+    if spec.pattern:
+        parameter["pattern"] = spec.pattern
     if spec.example:
         parameter["description"] += f" (for example {spec.example})"
-    schema = {
+        parameter["examples"] = [spec.example]
+    return {
         "name": record_tool_name(field_name),
         "description": f"Record the caller's {field_name.replace('_', ' ')}: {spec.description}. "
         "Call it as soon as the caller gives it, then continue.",
         "parameters": {
             "type": "object",
-            "properties": {"value": parameter},
-            "required": ["value"],
+            "properties": {field_name: parameter},
+            "required": [field_name],
             "additionalProperties": False,
         },
     }
 
+
+def _shown(value: str) -> str:
+    return value[:40] + ("…" if len(value) > 40 else "")
+
+
+def argument_problem(
+    field_name: str, spec: CallerField, arguments: dict[str, object]
+) -> str | None:
+    """What is wrong with the arguments of a ``record_<field>`` call, as one sentence; or None."""
+    tool = record_tool_name(field_name)
+    others = sorted(str(key) for key in arguments if key != field_name)
+    if field_name not in arguments:
+        got = f"got {', '.join(repr(key) for key in others)}" if others else "got no argument"
+        return f"{tool} takes one argument named '{field_name}' ({got})."
+    if others:
+        return f"{tool} takes only '{field_name}' (unexpected: {', '.join(others)})."
+    raw = arguments[field_name]
+    if not isinstance(raw, str):
+        return f"'{field_name}' must be a string, got {type(raw).__name__} {_shown(repr(raw))}."
+    value = raw.strip()
+    what = field_name.replace("_", " ")
+    hint = f" It must look like {spec.example}." if spec.example else ""
+    ask = f" Ask again: {spec.ask}" if spec.ask else ""
+    if not value:
+        return f"'{field_name}' is empty: the caller has not given their {what} yet.{ask}"
+    if len(value) > MAX_VALUE_LENGTH:
+        return f"'{field_name}' is too long ({len(value)} characters) for a {what}.{hint}{ask}"
+    if not spec.accepts(value):
+        return f"'{_shown(value)}' is not a valid {what}.{hint}{ask}"
+    return None
+
+
+def make_record_tool(
+    field_name: str, spec: CallerField, *, on_recorded: OnRecorded
+) -> RawFunctionTool[Any, Any]:
+    """The ``record_<field>`` tool for one caller-data field.
+
+    Arguments of the wrong name or shape, and values that fail the field's pattern, are refused
+    with a :class:`ToolError` saying exactly what was wrong; the log line says the same.
+    """
+
     async def record(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> str:
-        raw = raw_arguments.get("value")
-        value = raw.strip() if isinstance(raw, str) else ""
         data = context.userdata
-        if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
-            shown = value[:40] + ("…" if len(value) > 40 else "")
+        problem = argument_problem(field_name, spec, raw_arguments)
+        if problem is not None:
             logger.info(
-                "session %s: refused %s value (does not match its pattern)",
-                data.session_id,
-                field_name,
+                "session %s: refused %s: %s", data.session_id, record_tool_name(field_name), problem
             )
-            hint = f" It must look like {spec.example}." if spec.example else ""
-            ask = f" Ask again: {spec.ask}" if spec.ask else ""
-            raise ToolError(f"'{shown}' is not a valid {field_name.replace('_', ' ')}.{hint}{ask}")
+            raise ToolError(problem)
+        value = str(raw_arguments[field_name]).strip()
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)
@@ -70,4 +109,4 @@ def make_record_tool(
             return f"Updated {field_name} from {previous} to {value}."
         return f"Recorded {field_name} = {value}."
 
-    return function_tool(record, raw_schema=schema)
+    return function_tool(record, raw_schema=record_schema(field_name, spec))

@@ -6,8 +6,13 @@ the call-context block (what is known, what is still needed), its tools are one
 depends on how the caller reached it:
 
 - ``call_start``: greet once per call (the greeted set lives in the shared caller data);
-- ``handoff``: no greeting, continue from the caller's request;
-- ``resume``: the caller dropped and came back: a short "welcome back" and carry on.
+- ``handoff``: no greeting; the route's ``say`` line verbatim, then continue from the caller's
+  request (the model's reply is generated while the line plays);
+- ``resume``: the caller dropped and came back: the agent's ``resume`` line verbatim (or the
+  model's own short "welcome back") and carry on.
+
+Lines the config gives verbatim (``greeting``, ``say``, ``resume``) go through ``session.say``
+with their ``{field}``s filled, never through the model.
 """
 
 from __future__ import annotations
@@ -22,11 +27,18 @@ from livekit.agents.llm import ChatContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from frontdesk.agents.fields import make_record_tool
-from frontdesk.agents.handoff import make_transfer_tool
+from frontdesk.agents.handoff import TransferClaims, make_transfer_tool
 from frontdesk.agents.pipeline import Pipeline
-from frontdesk.agents.prompt import handoff_note, opening_note, render_instructions, resume_note
+from frontdesk.agents.prompt import (
+    fill_verbatim,
+    handoff_note,
+    opening_note,
+    render_instructions,
+    resume_continue_note,
+    resume_note,
+)
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition import Route, Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +64,15 @@ class AgentFactory:
         caller_data: CallerData,
         chat_ctx: ChatContext | None = None,
         entry: Entry = "call_start",
+        arrival_say: str | None = None,
     ) -> FlowAgent:
         return FlowAgent(
-            factory=self, name=name, caller_data=caller_data, chat_ctx=chat_ctx, entry=entry
+            factory=self,
+            name=name,
+            caller_data=caller_data,
+            chat_ctx=chat_ctx,
+            entry=entry,
+            arrival_say=arrival_say,
         )
 
     def instructions_for(self, name: str, caller_data: CallerData) -> str:
@@ -72,6 +90,7 @@ class AgentFactory:
             workflow_name=self.workflow.name,
             known=caller_data.fields,
             needed=needed,
+            style=self.workflow.config.workflow.style,
         )
 
 
@@ -90,12 +109,18 @@ class FlowAgent(Agent):
         caller_data: CallerData,
         chat_ctx: ChatContext | None = None,
         entry: Entry = "call_start",
+        arrival_say: str | None = None,
     ) -> None:
         workflow = factory.workflow
         config = workflow.agent(name)
+        claims = TransferClaims()
         tools: list[llm.Tool | llm.Toolset] = [
             make_transfer_tool(
-                workflow=workflow, from_agent=name, route=route, build_next=self._build_next
+                workflow=workflow,
+                from_agent=name,
+                route=route,
+                build_next=self._build_next,
+                claims=claims,
             )
             for route in config.handoffs
         ]
@@ -115,11 +140,17 @@ class FlowAgent(Agent):
         )
         self.name = name
         self.entry: Entry = entry
+        self.arrival_say = arrival_say
+        """The route's ``say`` line, spoken verbatim when this agent takes a handoff."""
         self._factory = factory
 
-    def _build_next(self, name: str, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
+    def _build_next(self, route: Route, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
         return self._factory.build(
-            name, caller_data=caller_data, chat_ctx=chat_ctx, entry="handoff"
+            route.to,
+            caller_data=caller_data,
+            chat_ctx=chat_ctx,
+            entry="handoff",
+            arrival_say=route.say,
         )
 
     async def _on_recorded(self, context: RunContext[CallerData]) -> None:
@@ -130,20 +161,43 @@ class FlowAgent(Agent):
         data.current_agent = self.name
         config = self._factory.workflow.agent(self.name)
         if self.entry == "resume":
-            self.session.generate_reply(instructions=resume_note())
+            self._enter_resumed(data)
         elif self.entry == "handoff":
-            self.session.generate_reply(
-                instructions=handoff_note(
-                    data.handoff_trail[-1].from_agent if data.handoff_trail else None
-                )
-            )
+            await self._enter_handoff(data)
         elif self.name not in data.greeted:
-            if config.greeting:
-                self.session.say(config.greeting)
+            greeting = fill_verbatim(config.greeting, data.fields) if config.greeting else None
+            if greeting:
+                self.session.say(greeting)
             else:
                 self.session.generate_reply(instructions=opening_note())
         # Entering by any door counts as having met the caller: no greeting on a later return.
         data.greeted = data.greeted | {self.name}
+
+    def _enter_resumed(self, data: CallerData) -> None:
+        """The ``resume`` line verbatim (when every field it names is known), then, if something
+        is still needed, the model goes on; without a line the model welcomes the caller back."""
+        config = self._factory.workflow.agent(self.name)
+        line = fill_verbatim(config.resume, data.fields) if config.resume else None
+        if line is None:
+            self.session.generate_reply(instructions=resume_note())
+            return
+        self.session.say(line)
+        if data.missing(config.collects):
+            self.session.generate_reply(instructions=resume_continue_note(line))
+
+    async def _enter_handoff(self, data: CallerData) -> None:
+        """The route's ``say`` line, verbatim, while the first reply is being generated."""
+        # caller data recorded in the same model response as the transfer arrived after this
+        # agent was built: its instructions must list them as known
+        await self.update_instructions(self._factory.instructions_for(self.name, data))
+        say = fill_verbatim(self.arrival_say, data.fields) if self.arrival_say else None
+        if say:
+            self.session.say(say)
+        self.session.generate_reply(
+            instructions=handoff_note(
+                data.handoff_trail[-1].from_agent if data.handoff_trail else None
+            )
+        )
 
     async def on_exit(self) -> None:
         data: CallerData = self.session.userdata

@@ -1,10 +1,13 @@
 """Handoffs: the ``transfer_to_<agent>`` tools, the context policies and the loop guard.
 
 A handoff is LiveKit's own mechanism: the tool returns the next :class:`~livekit.agents.Agent`
-(with the route's ``say`` line as the old agent's tool reply), LiveKit runs the old agent's
-``on_exit`` and the new one's ``on_enter``. What this module adds is *what the next agent
-knows*: the chat context cut by the route's policy, always ending with the caller utterance that
-triggered the handoff, and the shared caller data (in its instructions, whatever the policy).
+(bare: no tool reply from the old agent, so a handoff turn is one transfer request plus the new
+agent's reply), LiveKit runs the old agent's ``on_exit`` and the new one's ``on_enter``, which
+speaks the route's ``say`` line verbatim while its first reply is generated. What this module
+adds is *what the next agent knows*: the chat context cut by the route's policy, always ending
+with the caller utterance that triggered the handoff, and the shared caller data (in its
+instructions, whatever the policy); and that a handoff cannot be lost: the first transfer of a
+model response wins, the others get a tool error the model can read.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import Agent, RunContext, function_tool, llm
+from livekit.agents import Agent, RunContext, StopResponse, ToolError, function_tool, llm
 from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
 
-from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
+from frontdesk.agents.prompt import SUMMARY_PREFIX, fill_verbatim, summary_note, summary_request
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry
 from frontdesk.workflows.definition import ContextPolicy, Route, Workflow
@@ -27,8 +30,30 @@ logger = logging.getLogger(__name__)
 SUMMARY_MAX_CHARS = 800
 """A summary longer than this is cut: it is a note for the next agent, not a transcript."""
 
-BuildNext = Callable[[str, ChatContext, CallerData], Agent]
-"""Makes the agent named by a route, given the context it inherits and the caller data."""
+BuildNext = Callable[[Route, ChatContext, CallerData], Agent]
+"""Makes the agent a route leads to, given the context it inherits and the caller data."""
+
+
+class TransferClaims:
+    """At most one transfer per model response: the first ``transfer_to_`` call claims it.
+
+    Tools of one response share LiveKit's speech handle and are started in the order the model
+    sent them, so claiming before the first ``await`` makes "the first one wins" deterministic.
+    """
+
+    def __init__(self) -> None:
+        self._claimed: dict[str, str] = {}
+
+    def claim(self, response_id: str, to_agent: str) -> str | None:
+        """None when this transfer goes ahead; else the agent an earlier one of it goes to."""
+        winner = self._claimed.get(response_id)
+        if winner is not None:
+            return winner
+        self._claimed[response_id] = to_agent
+        if len(self._claimed) > 64:  # earlier responses are long done: keep the map small
+            for key in list(self._claimed)[:-8]:
+                del self._claimed[key]
+        return None
 
 
 def conversation_messages(chat_ctx: ChatContext) -> list[ChatMessage]:
@@ -54,10 +79,10 @@ def handoffs_since_caller_spoke(data: CallerData, history: ChatContext) -> int:
     return sum(1 for handoff in data.handoff_trail if handoff.at >= since)
 
 
-async def summarize(model: llm.LLM, chat_ctx: ChatContext) -> str:
+async def summarize(model: llm.LLM, chat_ctx: ChatContext, prompt: str | None = None) -> str:
     """A short summary of the call by ``model`` (the session's LLM or the offline brain)."""
     request = ChatContext.empty()
-    request.add_message(role="system", content=summary_request())
+    request.add_message(role="system", content=summary_request(prompt))
     for message in conversation_messages(chat_ctx):
         request.add_message(role=message.role, content=message.text_content or "")
     text = ""
@@ -70,7 +95,11 @@ async def summarize(model: llm.LLM, chat_ctx: ChatContext) -> str:
 
 
 async def context_for_handoff(
-    policy: ContextPolicy, history: ChatContext, *, summarizer: llm.LLM | None
+    policy: ContextPolicy,
+    history: ChatContext,
+    *,
+    summarizer: llm.LLM | None,
+    summary_prompt: str | None = None,
 ) -> ChatContext:
     """The chat context the next agent starts with under ``policy``.
 
@@ -87,31 +116,55 @@ async def context_for_handoff(
                 inherited.insert(message)
         elif policy.kind == "summary" and summarizer is not None:
             try:
-                summary = await summarize(summarizer, history)
+                summary = await summarize(summarizer, history, summary_prompt)
             except Exception:  # a failing summary must not fail the handoff
                 logger.exception("summary for a handoff failed; handing off without it")
             else:
-                # dated just before the trigger: the context is ordered by creation time
+                # a system note, dated just before the trigger (the context is ordered by
+                # creation time): context for the next agent, never words it said itself
                 at = trigger.created_at - 0.001 if trigger is not None else time.time()
-                inherited.insert(ChatMessage(role="assistant", content=[summary], created_at=at))
+                inherited.insert(
+                    ChatMessage(role="system", content=[summary_note(summary)], created_at=at)
+                )
     if trigger is not None and not any(item.id == trigger.id for item in inherited.items):
         inherited.insert(trigger)
     return inherited
 
 
 def make_transfer_tool(
-    *, workflow: Workflow, from_agent: str, route: Route, build_next: BuildNext
+    *,
+    workflow: Workflow,
+    from_agent: str,
+    route: Route,
+    build_next: BuildNext,
+    claims: TransferClaims | None = None,
 ) -> RawFunctionTool[Any, Any]:
-    """The ``transfer_to_<route.to>`` tool of ``from_agent``."""
+    """The ``transfer_to_<route.to>`` tool of ``from_agent``.
+
+    ``claims`` (shared by the agent's transfer tools) lets only the first transfer of a model
+    response happen; the others raise a :class:`ToolError` saying so.
+    """
     schema = {
         "name": route.tool_name,
         "description": f"Transfer the caller to the {route.to} agent. Use when: {route.when}",
         "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
     }
     limit = workflow.config.workflow.max_handoffs_per_turn
+    fallback = workflow.config.workflow.loop_fallback
 
     async def transfer(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> Any:
         data = context.userdata
+        winner = claims.claim(context.speech_handle.id, route.to) if claims else None
+        if winner is not None:
+            message = (
+                f"Not done: this response already transfers the caller to {winner}, and only "
+                f"one transfer per response happens. Do not call {route.tool_name} unless the "
+                f"caller asks for {route.to} again."
+            )
+            logger.warning(
+                "session %s: %s -> %s ignored: %s", data.session_id, from_agent, route.to, message
+            )
+            raise ToolError(message)
         history = context.session.history
         recent = handoffs_since_caller_spoke(data, history)
         if recent >= limit:
@@ -122,10 +175,9 @@ def make_transfer_tool(
                 route.to,
                 recent,
             )
-            return (
-                f"Transfer refused: {recent} transfers already happened since the caller last "
-                f"spoke. Stay with the caller and tell them: {workflow.config.workflow.loop_fallback}"
-            )
+            # spoken verbatim; no tool reply, so the model does not add its own version
+            context.session.say(fill_verbatim(fallback, data.fields) or fallback)
+            raise StopResponse()
         data.pending_handoff = HandoffEntry(
             from_agent=from_agent, to_agent=route.to, reason=route.when, at=time.time()
         )
@@ -134,6 +186,7 @@ def make_transfer_tool(
             route.policy,
             history,
             summarizer=summarizer if isinstance(summarizer, llm.LLM) else None,
+            summary_prompt=route.summary_prompt,
         )
         logger.info(
             "session %s: handoff %s -> %s (context %s, %d items)",
@@ -143,7 +196,8 @@ def make_transfer_tool(
             route.context,
             len(chat_ctx.items),
         )
-        next_agent = build_next(route.to, chat_ctx, data)
-        return (next_agent, route.say) if route.say else next_agent
+        # bare: LiveKit hands off without asking the old agent's model for a tool reply; the
+        # new agent speaks the route's `say` line itself (FlowAgent.on_enter)
+        return build_next(route, chat_ctx, data)
 
     return function_tool(transfer, raw_schema=schema)

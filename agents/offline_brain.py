@@ -12,8 +12,8 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    the known caller data.
 2. A tool just answered: a refused ``record_<field>`` → say the refusal (it asks again); a
    refused transfer (loop guard) → say the fallback line; a recorded field → go on with rule 5.
-3. After a resume → the agent's ``resume`` line (or "Welcome back…"), then rule 5's question if a
-   field is still missing.
+3. After a resume → "Welcome back…" (unless the agent's ``resume`` line was already spoken
+   verbatim), then rule 5's question if a field is still missing.
 4. The caller just spoke to this agent and their words contain an ``example`` of one of its routes
    → call that route's ``transfer_to_<agent>`` tool (earliest match in the utterance wins; ties go
    to the route listed first).
@@ -21,6 +21,9 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    field's ``pattern`` (newest first), or answers the field's question just asked → call
    ``record_<field>``; otherwise say the field's ``ask``.
 6. Otherwise say the agent's ``reply`` (``{field}`` filled from caller data), or a generic line.
+
+``reply`` and ``examples`` are the brain's fixtures: ``[offline.agents.<name>]`` in config.toml,
+read by nothing else.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from frontdesk.agents.prompt import (
     HANDOFF_NOTE_MARKER,
     OPENING_NOTE_MARKER,
     RESUME_NOTE_MARKER,
+    RESUME_SPOKEN_MARKER,
     SUMMARY_MARKER,
     SUMMARY_PREFIX,
     CallContext,
@@ -119,7 +123,6 @@ class OfflineBrain(llm.LLM):
         context = self._call_context(system)
         if context is None or context.agent not in self._workflow.config.agents:
             return Decision(text="How can I help you today?")
-        agent = self._workflow.agent(context.agent)
         known = dict(context.known)
 
         last = items[-1] if items else None
@@ -135,12 +138,10 @@ class OfflineBrain(llm.LLM):
             if last is not None and last.type == "message" and last.role == "system"
             else ""
         )
+        if note.startswith(RESUME_SPOKEN_MARKER):
+            return self._collect_or_reply(context, items, known, set(), ask_only=True)
         if note.startswith(RESUME_NOTE_MARKER):
-            welcome = (
-                fill_template(agent.resume, known)
-                if agent.resume
-                else "Welcome back. Let's pick up where we left off."
-            )
+            welcome = "Welcome back. Let's pick up where we left off."
             follow_up = self._collect_or_reply(context, items, known, set(), ask_only=True)
             return Decision(text=f"{welcome} {follow_up.text}".strip())
         if note.startswith(OPENING_NOTE_MARKER):
@@ -188,30 +189,32 @@ class OfflineBrain(llm.LLM):
                     for utterance in reversed(caller_messages):
                         found = _search_value(finder, spec.regex, utterance)
                         if found:
-                            return Decision(tool=tool, arguments={"value": found})
+                            return Decision(tool=tool, arguments={field_name: found})
                 if (
                     spec.ask
                     and last_is_caller
                     and last_agent_line.endswith(spec.ask)
                     and caller_messages
                 ):
-                    return Decision(tool=tool, arguments={"value": caller_messages[-1].strip()})
+                    return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
             return Decision(
                 text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?"
             )
         if ask_only:
             return Decision(text="")
-        if agent.reply:
-            return Decision(text=fill_template(agent.reply, known))
+        reply = self._workflow.config.offline.agent(context.agent).reply
+        if reply:
+            return Decision(text=fill_template(reply, known))
         return Decision(text="I can help you with that. What else would you like to know?")
 
     def _matching_route(self, agent_name: str, utterance: str, tool_names: set[str]) -> str | None:
         lowered = utterance[:MAX_SCANNED_CHARS].lower()
         best: tuple[int, int, str] | None = None
+        examples = self._workflow.config.offline.agent(agent_name).examples
         for order, route in enumerate(self._workflow.agent(agent_name).handoffs):
             if route.tool_name not in tool_names:
                 continue
-            positions = [lowered.find(example.lower()) for example in route.examples]
+            positions = [lowered.find(example.lower()) for example in examples.get(route.to, ())]
             hits = [position for position in positions if position >= 0]
             if hits and (best is None or (min(hits), order) < best[:2]):
                 best = (min(hits), order, route.to)
@@ -270,12 +273,14 @@ def _recorded_values(items: list[Any]) -> dict[str, str]:
             call = calls.get(item.call_id)
             if call is None:
                 continue
+            field_name = item.name.removeprefix("record_")
             try:
-                value = json.loads(call.arguments or "{}").get("value")
+                arguments = json.loads(call.arguments or "{}")
+                value = arguments.get(field_name, arguments.get("value"))
             except (ValueError, AttributeError):
                 continue
             if isinstance(value, str):
-                values[item.name.removeprefix("record_")] = value
+                values[field_name] = value
     return values
 
 

@@ -21,6 +21,7 @@ NEEDED_HEADER = "Still needed, one at a time (record each with its record_ tool)
 
 HANDOFF_NOTE_MARKER = "[frontdesk:handoff]"
 RESUME_NOTE_MARKER = "[frontdesk:resume]"
+RESUME_SPOKEN_MARKER = "[frontdesk:resume-spoken]"
 OPENING_NOTE_MARKER = "[frontdesk:opening]"
 SUMMARY_MARKER = "[frontdesk:summary]"
 SUMMARY_PREFIX = "Summary of the call so far: "
@@ -45,12 +46,14 @@ def render_instructions(
     workflow_name: str,
     known: Mapping[str, str],
     needed: Sequence[tuple[str, str]],
+    style: str = "",
 ) -> str:
-    """The agent's full instructions: its configured text plus the call-context block.
+    """The agent's full instructions: the workflow's style, its own text, the call-context block.
 
     ``needed`` holds ``(field, question)`` pairs in the order the agent should ask them.
     """
-    lines = [
+    lines = [style.strip(), ""] if style.strip() else []
+    lines += [
         base.rstrip(),
         "",
         CONTEXT_HEADER,
@@ -120,18 +123,52 @@ def opening_note() -> str:
     return f"{OPENING_NOTE_MARKER} The caller has just been connected. Greet them briefly and ask how you can help."
 
 
-def summary_request() -> str:
-    """The system prompt asking a model to summarise the call for the next agent."""
+def summary_request(prompt: str | None = None) -> str:
+    """The system prompt asking a model to summarise the call for the next agent.
+
+    ``prompt`` is a route's own ``summary_prompt``; the marker in front lets the offline brain
+    recognise the request whatever its wording.
+    """
+    text = prompt or (
+        "Summarise this phone call for the colleague who takes it over next, in at most three "
+        "sentences: what the caller wants and every fact they gave."
+    )
+    return f"{SUMMARY_MARKER} {text.strip()} Start with '{SUMMARY_PREFIX}'."
+
+
+SUMMARY_NOTE_HEADER = "Note from the previous agent (context only; the caller did not hear it):"
+
+
+def summary_note(summary: str) -> str:
+    """The system note carrying a handoff summary: context, never the new agent's own words."""
+    return f"{SUMMARY_NOTE_HEADER} {summary}"
+
+
+def resume_continue_note(spoken: str) -> str:
+    """The resume note when the agent's ``resume`` line was already spoken verbatim."""
     return (
-        f"{SUMMARY_MARKER} Summarise this phone call for the colleague who takes it over next, in "
-        "at most three sentences: what the caller wants and every fact they gave. Start with "
-        f"'{SUMMARY_PREFIX}'."
+        f"{RESUME_SPOKEN_MARKER} The call dropped and the caller has just called back. They were "
+        f"already welcomed back with: {spoken!r}. Do not greet them or repeat that; do not ask "
+        "again for anything listed as known. Continue with what is still needed."
     )
 
 
 def fill_template(template: str, values: Mapping[str, str]) -> str:
     """``template`` with ``{field}`` placeholders filled; unknown ones read 'that'."""
     return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: values.get(m.group(1), "that"), template)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def fill_verbatim(template: str, values: Mapping[str, str]) -> str | None:
+    """A verbatim line with its ``{field}``s filled; ``None`` when one of them is not known.
+
+    A line spoken as written must not say "account that": the caller hears the model instead.
+    """
+    if any(name not in values for name in _PLACEHOLDER.findall(template)):
+        return None
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 def _one_line(text: str) -> str:

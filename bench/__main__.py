@@ -40,7 +40,7 @@ from .common import (
 )
 from .peer_langgraph import INSTALL_HINT, PeerStatus, check_peer, peer_server
 
-NAMES = ("persist", "resume", "handoff", "capacity", "jobs")
+NAMES = ("persist", "resume", "handoff", "capacity", "jobs", "voice", "realmodel")
 PEER_USERS = {"persist", "resume"}
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +62,14 @@ def _runner(name: str) -> Callable[[BenchContext], Awaitable[dict[str, Any]]]:
         from . import jobs
 
         return jobs.run
+    if name == "voice":
+        from . import voice
+
+        return voice.run
+    if name == "realmodel":
+        from . import realmodel
+
+        return realmodel.run
     from . import capacity
 
     return capacity.run

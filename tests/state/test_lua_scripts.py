@@ -26,7 +26,13 @@ def _file(name: str) -> str:
 
 
 def test_every_function_a_script_calls_is_defined_in_what_it_is_sent_as() -> None:
-    functions = ("bookkeeping_damage", "fence_damage", "lease_damage", "quarantine", "refresh")
+    functions: tuple[str, ...] = (
+        "bookkeeping_damage",
+        "fence_damage",
+        "lease_damage",
+        "quarantine",
+        "refresh",
+    )
     functions += ("push_chunked",)
     for name, libraries in LIBRARIES.items():
         source, own = lua_source(name), _file(name)

@@ -165,7 +165,9 @@ async def test_changed_workflow_without_the_saved_agent_restarts_at_start_keepin
         .read_text()
         .replace("[agents.support]", "[agents.helpdesk]")
         .replace("[[agents.support.handoffs]]", "[[agents.helpdesk.handoffs]]")
-        .replace('to = "support"', 'to = "helpdesk"'),
+        .replace('to = "support"', 'to = "helpdesk"')
+        .replace("[offline.agents.support", "[offline.agents.helpdesk")
+        .replace("\nsupport = [", "\nhelpdesk = ["),
         source="renamed.toml",
     )
     second = await start_call(workflow=renamed, caller_identity=CALLER, persistence=persistence)

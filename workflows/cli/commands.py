@@ -32,6 +32,11 @@ from frontdesk.workflows.cli.render import (
     print_turn,
 )
 from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
+from frontdesk.workflows.providers.text_mode import (
+    TextProfile,
+    build_text_profile,
+    text_profile_name,
+)
 from frontdesk.workflows.runtime import (
     DEMO_SCENARIO,
     Scenario,
@@ -44,6 +49,11 @@ from frontdesk.workflows.runtime import (
     start_call,
 )
 from frontdesk.workflows.worker import run_worker
+
+PROFILE_HELP = (
+    "provider profile whose LLM drives the call, text only (default: FRONTDESK_PROFILE, "
+    "else offline)"
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -91,28 +101,48 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- simulate, demo
 
 
+def _text_profile(workflow: Workflow, requested: str | None) -> TextProfile:
+    """The profile a text-mode command runs on (``--profile``, ``FRONTDESK_PROFILE``, offline)."""
+    return build_text_profile(workflow, text_profile_name(workflow, requested))
+
+
 async def _run_scenario(
-    scenario: Scenario, workflow: Workflow, *, use_state: bool
+    scenario: Scenario, workflow: Workflow, *, use_state: bool, profile: TextProfile | None = None
 ) -> list[TurnResult]:
-    if not use_state:
-        return await ScenarioRunner(workflow=workflow, persistence=None).run(scenario)
-    async with open_persistence(workflow) as persistence:
-        return await ScenarioRunner(workflow=workflow, persistence=persistence).run(scenario)
+    try:
+        if not use_state:
+            runner = ScenarioRunner(workflow=workflow, persistence=None, profile=profile)
+            return await runner.run(scenario)
+        async with open_persistence(workflow) as persistence:
+            runner = ScenarioRunner(workflow=workflow, persistence=persistence, profile=profile)
+            return await runner.run(scenario)
+    finally:
+        if profile is not None:
+            await profile.aclose()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     config_path = args.config or scenario.config_path() or _default_config()
     workflow = _workflow(str(config_path) if config_path else None)
-    results = asyncio.run(_run_scenario(scenario, workflow, use_state=not args.no_state))
+    profile = _text_profile(workflow, args.profile)
+    results = asyncio.run(
+        _run_scenario(scenario, workflow, use_state=not args.no_state, profile=profile)
+    )
     if args.json:
         for result in results:
-            print(json.dumps(result.model_dump(exclude={"failures"} if result.ok else set())))
+            exclude = {"failures"} if result.ok else set()
+            if not result.skipped:
+                exclude.add("skipped")
+            print(json.dumps(result.model_dump(exclude=exclude)))
     else:
         for result in results:
             print_turn(result)
     failed = [result for result in results if not result.ok]
     summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
+    skipped = sum(len(result.skipped) for result in results)
+    if skipped:
+        summary += f", {skipped} expectations skipped (profile {profile.name})"
     (err_console if args.json else console).print(
         f"[red]✗ {summary}[/]" if failed else f"[green]✓ {summary}[/]"
     )
@@ -122,12 +152,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(DEMO_SCENARIO)
     workflow = _workflow(args.config)
+    profile = _text_profile(workflow, args.profile)
+    brain = "offline brain" if profile.offline else f"profile {profile.name}"
     console.print(
-        f"[bold]Frontdesk demo[/] — workflow {workflow.name}, offline brain, "
+        f"[bold]Frontdesk demo[/] — workflow {workflow.name}, {brain}, "
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
         "drops, calls back and is resumed on support without repeating anything.\n"
     )
-    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True))
+    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True, profile=profile))
     for result in results:
         print_turn(result)
     failed = [result for result in results if not result.ok]
@@ -142,9 +174,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- chat
 
 
-async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> None:
+async def _chat(
+    workflow: Workflow, caller: str, embedded_dir: Path | None, profile: TextProfile | None = None
+) -> None:
+    extra: dict[str, Any] = profile.start_kwargs() if profile is not None else {}
     async with open_persistence(workflow, embedded_dir=embedded_dir) as persistence:
-        call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
+        call = await start_call(
+            workflow=workflow, caller_identity=caller, persistence=persistence, **extra
+        )
 
         def show(events: list[RunEvent], agent: str | None) -> None:
             reply = reply_of(events, agent)
@@ -173,7 +210,7 @@ async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> N
                     await call.aclose("caller dropped")
                     console.print("[magenta]✂ dropped; calling back…[/]")
                     call = await start_call(
-                        workflow=workflow, caller_identity=caller, persistence=persistence
+                        workflow=workflow, caller_identity=caller, persistence=persistence, **extra
                     )
                     show(list(call.opening.events) if call.opening else [], None)
                     continue
@@ -182,6 +219,9 @@ async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> N
                 before = call.session.current_agent.id
                 run: RunResult[Any] = await call.session.run(user_input=text)
                 show(list(run.events), before)
+                if call.ended_reason:
+                    console.print(f"[magenta]✂ the call ended: {call.ended_reason}[/]")
+                    break
         finally:
             await call.aclose("caller hung up")
 
@@ -189,7 +229,15 @@ async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> N
 def cmd_chat(args: argparse.Namespace) -> int:
     workflow = _workflow(args.config)
     embedded_dir = Path(args.state_dir) if args.state_dir else None
-    asyncio.run(_chat(workflow, args.caller, embedded_dir))
+    profile = _text_profile(workflow, args.profile)
+
+    async def run() -> None:
+        try:
+            await _chat(workflow, args.caller, embedded_dir, profile)
+        finally:
+            await profile.aclose()
+
+    asyncio.run(run())
     return 0
 
 
@@ -270,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = add("chat", cmd_chat, "talk to the workflow as a caller, in the terminal")
     chat.add_argument("--config", help="config file")
     chat.add_argument("--caller", default="+15550000000", help="caller identity (phone number)")
+    chat.add_argument("--profile", help=PROFILE_HELP)
     chat.add_argument(
         "--state-dir",
         help="keep the embedded Redis data here, so a later chat with the same --caller resumes",
@@ -280,11 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--config", help="config file (overrides the scenario's)")
     simulate.add_argument("--json", action="store_true", help="print one JSON object per turn")
     simulate.add_argument("--no-state", action="store_true", help="run without Redis persistence")
+    simulate.add_argument("--profile", help=PROFILE_HELP)
 
     demo = add(
         "demo", cmd_demo, "run the default workflow end to end, offline: handoff, drop, resume"
     )
     demo.add_argument("--config", help="config file (default: the embedded default workflow)")
+    demo.add_argument("--profile", help=PROFILE_HELP)
 
     sessions = add("sessions", cmd_sessions, "list, show, export or delete stored sessions")
     sessions.add_argument("action", choices=["list", "show", "export", "delete", "forget-caller"])

@@ -56,6 +56,8 @@ def print_turn(result: TurnResult) -> None:
     print_lines(result.lines, result.handoffs)
     for failure in result.failures:
         console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+    for skipped in result.skipped:
+        console.print(f"  [yellow]∅ turn {result.turn}: {skipped}[/]")
 
 
 # --------------------------------------------------------------------------- sessions
@@ -127,7 +129,7 @@ def print_providers(workflow: Workflow, console: Console) -> int:
         table.add_row(
             label,
             describe_component(profile.stt),
-            describe_component(profile.llm),
+            " → ".join(describe_component(model) for model in profile.llm_chain),
             describe_component(profile.tts),
             describe_component(profile.vad),
             "\n".join(needs) or "[dim]nothing[/]",

@@ -24,6 +24,7 @@ from frontdesk.workflows.definition.locator import (
     format_path,
 )
 from frontdesk.workflows.definition.schema import (
+    DEFAULT_STYLE,
     NAME_PATTERN,
     OFFLINE_PROFILE,
     AgentConfig,
@@ -33,6 +34,8 @@ from frontdesk.workflows.definition.schema import (
     ContextKind,
     ContextPolicy,
     Name,
+    OfflineAgent,
+    OfflineSection,
     ProviderName,
     ProviderProfile,
     ProvidersSection,
@@ -45,6 +48,7 @@ from frontdesk.workflows.definition.schema import (
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "DEFAULT_STYLE",
     "MAX_DURATION",
     "NAME_PATTERN",
     "OFFLINE_PROFILE",
@@ -58,6 +62,8 @@ __all__ = [
     "GraphIssue",
     "KeyLocator",
     "Name",
+    "OfflineAgent",
+    "OfflineSection",
     "ProviderName",
     "ProviderProfile",
     "ProvidersSection",

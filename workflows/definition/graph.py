@@ -75,6 +75,23 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
         if agent.collects and len(set(agent.collects)) != len(agent.collects):
             issues.append(GraphIssue(("agents", name, "collects"), "a field is listed twice"))
 
+    for name, offline in config.offline.agents.items():
+        if name not in config.agents:
+            issues.append(
+                GraphIssue(("offline", "agents", name), _unknown("agent", name, agent_names))
+            )
+            continue
+        targets = [route.to for route in config.agents[name].handoffs]
+        for to in offline.examples:
+            if to not in targets:
+                issues.append(
+                    GraphIssue(
+                        ("offline", "agents", name, "examples", to),
+                        f"agent '{name}' has no route to '{to}'"
+                        + (f" (its routes: {', '.join(targets)})" if targets else ""),
+                    )
+                )
+
     if start in config.agents:
         reachable = reachable_from(config, start)
         for name in config.agents:

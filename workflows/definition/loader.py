@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,8 @@ from frontdesk.errors import ConfigError
 from frontdesk.workflows.definition.graph import check_graph
 from frontdesk.workflows.definition.locator import KeyLocator
 from frontdesk.workflows.definition.schema import AgentConfig, CallerField, WorkflowConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,13 @@ class Workflow:
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash."""
-        canonical = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
+        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash.
+
+        ``[offline]`` is left out: offline-brain fixtures do not change what a call does.
+        """
+        canonical = json.dumps(
+            self.config.model_dump(mode="json", exclude={"offline"}), sort_keys=True
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
@@ -84,7 +92,9 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     try:
         config = WorkflowConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error, locator, source) for error in exc.errors()]
+        problems = [
+            _describe(error, locator, source, _single_llm_paths(data)) for error in exc.errors()
+        ]
         raise ConfigError(problems) from None
     issues = check_graph(config)
     errors = [
@@ -95,11 +105,69 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     warnings = tuple(
         locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
     )
-    return Workflow(config=config, source=source, warnings=warnings)
+    deprecations = _legacy_offline_keys(data, locator, source)
+    for deprecation in deprecations:
+        logger.warning("%s", deprecation)
+    return Workflow(config=config, source=source, warnings=(*deprecations, *warnings))
 
 
-def _describe(error: Any, locator: KeyLocator, source: str) -> str:
+def _legacy_offline_keys(data: dict[str, Any], locator: KeyLocator, source: str) -> list[str]:
+    """A deprecation warning for each offline-brain key still in its old place.
+
+    ``agents.<a>.reply`` now lives at ``offline.agents.<a>.reply`` and
+    ``agents.<a>.handoffs[i].examples`` at ``offline.agents.<a>.examples.<to>``; the old places
+    keep working (``WorkflowConfig._move_offline_fixtures`` moves them).
+    """
+    warnings: list[str] = []
+    agents = data.get("agents")
+    for name, agent in (agents if isinstance(agents, dict) else {}).items():
+        if not isinstance(agent, dict):
+            continue
+        if "reply" in agent:
+            warnings.append(
+                locator.format(
+                    source,
+                    ("agents", name, "reply"),
+                    f"deprecated: move it to [offline.agents.{name}] reply "
+                    "(only the offline brain reads it)",
+                )
+            )
+        routes = agent.get("handoffs")
+        for index, route in enumerate(routes if isinstance(routes, list) else []):
+            if isinstance(route, dict) and "examples" in route:
+                to = route.get("to", "<agent>")
+                warnings.append(
+                    locator.format(
+                        source,
+                        ("agents", name, "handoffs", index, "examples"),
+                        f"deprecated: move it to [offline.agents.{name}.examples] {to} = [...] "
+                        "(only the offline brain reads it)",
+                    )
+                )
+    return warnings
+
+
+def _single_llm_paths(data: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    """``("providers", p, "llm")`` of the profiles whose ``llm`` is one table, not a list."""
+    providers = data.get("providers")
+    return frozenset(
+        {
+            ("providers", name, "llm")
+            for name, profile in (providers if isinstance(providers, dict) else {}).items()
+            if isinstance(profile, dict) and isinstance(profile.get("llm"), dict)
+        }
+    )
+
+
+def _describe(
+    error: Any,
+    locator: KeyLocator,
+    source: str,
+    single_llm: frozenset[tuple[str, str, str]] = frozenset(),
+) -> str:
     path = tuple(error["loc"])
+    if path[:3] in single_llm and len(path) > 3 and path[3] == 0:
+        path = (*path[:3], *path[4:])  # a one-table llm is a chain of one: no [0] in messages
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         message = "unknown key"

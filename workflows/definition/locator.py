@@ -9,11 +9,14 @@ import re
 def format_path(path: tuple[str | int, ...]) -> str:
     """``("agents", "sales", "handoffs", 0, "to")`` → ``agents.sales.handoffs[0].to``."""
     out = ""
+    previous: str | int | None = None
     for part in path:
         if isinstance(part, int):
-            out += f"[{part}]"
+            # after an empty key (`"" = [...]`) the index keeps its own dot: `examples..[0]`
+            out += f".[{part}]" if previous == "" else f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
+        previous = part
     return out or "(top level)"
 
 

@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from frontdesk.workflows.definition.durations import Duration
@@ -47,6 +49,14 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------- [workflow]
 
+DEFAULT_STYLE = (
+    "This is a live phone call: everything you write is spoken aloud by a voice. Answer in one "
+    "to three short spoken sentences. Never use lists, markdown, headings, emoji or URLs. Ask "
+    "one question at a time and wait for the answer. Spell out codes and numbers the way you "
+    "would say them."
+)
+"""``[workflow] style`` by default: the voice rules every agent follows."""
+
 
 class WorkflowSection(_Strict):
     """``[workflow]``: the workflow's name and where a call starts."""
@@ -65,7 +75,29 @@ class WorkflowSection(_Strict):
     )
     loop_fallback: str = Field(
         default="Sorry, I'm having trouble transferring you. Let me help you myself.",
-        description="Spoken when the loop guard refuses a handoff.",
+        description="Spoken verbatim when the loop guard refuses a handoff.",
+    )
+    style: str = Field(
+        default=DEFAULT_STYLE,
+        description="A preamble put in front of every agent's instructions (how to speak on "
+        "this line); empty for none.",
+    )
+    error_line: str = Field(
+        default="Sorry, I didn't catch that because of a problem on my side. Could you say it again?",
+        min_length=1,
+        description="Spoken verbatim when every language model of the profile failed a turn.",
+    )
+    error_goodbye: str = Field(
+        default="I'm sorry, we're having technical problems. Please call back in a few minutes. "
+        "Goodbye.",
+        min_length=1,
+        description="Spoken verbatim before the call is ended after `max_consecutive_errors`.",
+    )
+    max_consecutive_errors: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Failed model turns in a row after which the call ends politely (state saved).",
     )
 
 
@@ -149,16 +181,26 @@ class Route(_Strict):
     when: str = Field(
         min_length=1, description="When to hand off; the transfer tool's description."
     )
-    examples: tuple[str, ...] = Field(
-        default=(),
-        description="Caller phrases that mean this route (case-insensitive); the offline brain "
-        "hands off when one appears in what the caller says.",
-    )
     context: Annotated[str, AfterValidator(_validate_context)] = Field(
         default="full",
         description="What the next agent receives: 'full', 'last:N', 'summary' or 'none'.",
     )
-    say: str | None = Field(default=None, description="A line spoken while handing off.")
+    examples: tuple[str, ...] = Field(
+        default=(),
+        description="Deprecated (moved to [offline.agents.<agent>.examples]): caller phrases "
+        "that make the offline brain take this route.",
+    )
+    say: str | None = Field(
+        default=None,
+        description="Spoken verbatim on handoff (`{field}`s filled) while the next agent's "
+        "first reply is generated.",
+    )
+    summary_prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        description="With context = 'summary': the prompt asking the model for the summary "
+        "(default: a generic one).",
+    )
 
     @property
     def policy(self) -> ContextPolicy:
@@ -226,12 +268,12 @@ class AgentConfig(_Strict):
     )
     reply: str | None = Field(
         default=None,
-        description="The offline brain's answer once nothing is missing; `{field}` placeholders "
-        "are filled from caller data.",
+        description="Deprecated (moved to [offline.agents.<name>] reply): the offline brain's "
+        "answer once nothing is missing.",
     )
     resume: str | None = Field(
         default=None,
-        description="What the agent says when a dropped caller comes back, e.g. "
+        description="Spoken verbatim when a dropped caller comes back (`{field}`s filled), e.g. "
         "'Welcome back — we were checking your line for {account_number}.'",
     )
     collects: tuple[Name, ...] = Field(
@@ -246,12 +288,36 @@ class AgentConfig(_Strict):
 # --------------------------------------------------------------------------- [providers]
 
 
+def _as_chain(value: object) -> object:
+    """``llm = { … }`` is a chain of one; ``llm = [{ … }, { … }]`` a fallback chain."""
+    if isinstance(value, dict | ComponentConfig):
+        return (value,)
+    return value
+
+
 class ProviderProfile(_Strict):
     """``[providers.<profile>]``: the voice pipeline a call runs on."""
 
     description: str = Field(default="", description="Shown by `frontdesk providers`.")
     stt: ComponentConfig | None = Field(default=None, description="Speech to text.")
-    llm: ComponentConfig = Field(description="The language model (or the offline brain).")
+    llm: Annotated[tuple[ComponentConfig, ...], BeforeValidator(_as_chain), Field(min_length=1)] = (
+        Field(
+            description="The language model (or the offline brain); a list is a fallback chain "
+            "(LiveKit's llm.FallbackAdapter), tried in order."
+        )
+    )
+    llm_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds one model request may take before it counts as failed.",
+    )
+    llm_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a failed model request (per model of a fallback chain: none; "
+        "the next model is tried instead).",
+    )
     tts: ComponentConfig | None = Field(default=None, description="Text to speech.")
     vad: ComponentConfig | None = Field(default=None, description="Voice activity detection.")
     cost_per_minute_usd: float | None = Field(
@@ -262,10 +328,19 @@ class ProviderProfile(_Strict):
     def text_only(self) -> bool:
         return self.stt is None and self.tts is None
 
+    @property
+    def llm_chain(self) -> tuple[ComponentConfig, ...]:
+        """The profile's language models, in fallback order (one, unless ``llm`` is a list)."""
+        return self.llm
+
+    @property
+    def primary_llm(self) -> ComponentConfig:
+        return self.llm_chain[0]
+
 
 OFFLINE_PROFILE = ProviderProfile(
     description="The offline brain, text only: no API key, no network.",
-    llm=ComponentConfig(provider="offline"),
+    llm=(ComponentConfig(provider="offline"),),
 )
 
 
@@ -364,6 +439,32 @@ class WorkerSection(_Strict):
     )
 
 
+# --------------------------------------------------------------------------- [offline]
+
+
+class OfflineAgent(_Strict):
+    """``[offline.agents.<name>]``: what only the offline brain reads for one agent (fixtures)."""
+
+    reply: str | None = Field(
+        default=None,
+        description="The offline brain's answer once nothing is missing; `{field}`s filled.",
+    )
+    examples: dict[Name, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="By target agent: caller phrases that make the offline brain take that "
+        "route (case-insensitive substring).",
+    )
+
+
+class OfflineSection(_Strict):
+    """``[offline]``: test fixtures of the offline brain, outside the workflow's content hash."""
+
+    agents: dict[Name, OfflineAgent] = Field(default_factory=dict)
+
+    def agent(self, name: str) -> OfflineAgent:
+        return self.agents.get(name) or OfflineAgent()
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -376,6 +477,45 @@ class WorkflowConfig(_Strict):
     providers: ProvidersSection = Field(default_factory=ProvidersSection)
     state: StateSection = Field(default_factory=StateSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
+    offline: OfflineSection = Field(default_factory=OfflineSection)
+
+    @model_validator(mode="after")
+    def _move_offline_fixtures(self) -> WorkflowConfig:
+        """Deprecated ``reply``/``examples`` in the agent tables move into ``[offline]``.
+
+        The new place wins when both are set; afterwards the agent tables hold only what a
+        real call uses, so the content hash does not depend on where the fixtures were written.
+        """
+        offline_agents = dict(self.offline.agents)
+        agents = dict(self.agents)
+        moved = False
+        for name, agent in self.agents.items():
+            routes = tuple(route for route in agent.handoffs if route.examples)
+            if agent.reply is None and not routes:
+                continue
+            moved = True
+            fixture = offline_agents.get(name) or OfflineAgent()
+            examples = {route.to: route.examples for route in routes} | dict(fixture.examples)
+            offline_agents[name] = fixture.model_copy(
+                update={
+                    "reply": fixture.reply if fixture.reply is not None else agent.reply,
+                    "examples": examples,
+                }
+            )
+            agents[name] = agent.model_copy(
+                update={
+                    "reply": None,
+                    "handoffs": tuple(
+                        route.model_copy(update={"examples": ()}) for route in agent.handoffs
+                    ),
+                }
+            )
+        if moved:
+            object.__setattr__(self, "agents", agents)
+            object.__setattr__(
+                self, "offline", self.offline.model_copy(update={"agents": offline_agents})
+            )
+        return self
 
     @field_validator("agents")
     @classmethod

@@ -17,6 +17,8 @@ from frontdesk.workflows.providers.build import (
     key_env,
     load_vad,
     required_env,
+    session_conn_options,
+    text_mode_profile,
 )
 from frontdesk.workflows.providers.registry import (
     PLUGINS,
@@ -44,4 +46,6 @@ __all__ = [
     "key_env",
     "load_vad",
     "required_env",
+    "session_conn_options",
+    "text_mode_profile",
 ]

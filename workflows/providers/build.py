@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from livekit.agents import vad
 
@@ -37,6 +37,9 @@ from frontdesk.workflows.definition import (
     Workflow,
 )
 from frontdesk.workflows.providers.registry import PLUGINS, SETTING_KEYS, Plugin, Slot
+
+if TYPE_CHECKING:
+    from livekit.agents.voice.agent_session import SessionConnectOptions
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +162,9 @@ def _resolve(
     """The components of ``profile`` with ``agent_override``'s overrides laid on top."""
     resolved: list[_Resolved] = []
     for slot in SLOTS:
+        if slot == "llm":
+            resolved += _resolve_llm_chain(profile, profile_label, agent_override, agent_label)
+            continue
         base: ComponentConfig | None = getattr(profile, slot)
         config, path, overridden = base, f"providers.{profile_label}.{slot}", False
         override: ComponentOverride | None = (
@@ -170,13 +176,7 @@ def _resolve(
             override = None
         if override is not None:
             path = f"agents.{agent_label}.{slot}"
-            # another provider starts from scratch: the profile's model, voice or base_url
-            # belong to its own provider (an Aura model means nothing to Cartesia)
-            switches = base is not None and override.provider not in (None, base.provider)
-            try:
-                config = override.apply(None if switches else base)
-            except ValueError as exc:
-                raise ConfigError([f"{path}: {exc}"]) from None
+            config = _apply_override(override, base, path)
             overridden = True
         if config is None:
             continue
@@ -184,6 +184,43 @@ def _resolve(
         if overridden:
             who += f" agent '{agent_label}'"
         resolved.append(_Resolved(slot, config, path, who, overridden))
+    return resolved
+
+
+def _apply_override(
+    override: ComponentOverride, base: ComponentConfig | None, path: str
+) -> ComponentConfig:
+    # another provider starts from scratch: the profile's model, voice or base_url belong to
+    # its own provider (an Aura model means nothing to Cartesia)
+    switches = base is not None and override.provider not in (None, base.provider)
+    try:
+        return override.apply(None if switches else base)
+    except ValueError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+
+
+def _resolve_llm_chain(
+    profile: ProviderProfile,
+    profile_label: str,
+    agent_override: AgentConfig | None,
+    agent_label: str | None,
+) -> list[_Resolved]:
+    """The profile's language models in fallback order (``llm[i]`` paths for a list).
+
+    An agent's ``llm`` override applies to the first model; the chain's others stay its
+    fallbacks (rebuilt for that agent, so its adapter is its own).
+    """
+    chain = profile.llm_chain
+    listed = len(chain) > 1
+    override = agent_override.llm if agent_override is not None else None
+    who = f"profile '{profile_label}'" + (f" agent '{agent_label}'" if override else "")
+    resolved: list[_Resolved] = []
+    for index, config in enumerate(chain):
+        path = f"providers.{profile_label}.llm" + (f"[{index}]" if listed else "")
+        if override is not None and index == 0:
+            path = f"agents.{agent_label}.llm"
+            config = _apply_override(override, config, path)
+        resolved.append(_Resolved("llm", config, path, who, override is not None))
     return resolved
 
 
@@ -344,6 +381,10 @@ def _build_one(
     plugin = PLUGINS[(item.slot, item.config.provider)]  # _check_supported ran
     name = key_env(item.config) if plugin.keyed else None
     kwargs = _kwargs(item, plugin, env.get(name) if name else None)
+    if item.slot == "llm" and item.config.provider == "openai":
+        # one tool call per response unless the profile's options say otherwise: two
+        # transfers in one response can only be half honoured
+        kwargs.setdefault("parallel_tool_calls", False)
     if plugin.needs_workflow:
         if workflow is None:
             raise WorkerSetupError(
@@ -395,9 +436,22 @@ def build_components(
         raise error
 
     built: dict[str, Any] = {slot: getattr(base, slot) if base else None for slot in SLOTS}
+    models: list[Any] = []
     for item in items:
-        built[item.slot] = _build_one(
-            item, env=environ, workflow=workflow, prewarmed_vad=prewarmed_vad
+        instance = _build_one(item, env=environ, workflow=workflow, prewarmed_vad=prewarmed_vad)
+        if item.slot == "llm":
+            models.append(instance)
+        else:
+            built[item.slot] = instance
+    if len(models) == 1:
+        built["llm"] = models[0]
+    elif models:
+        from livekit.agents.llm import FallbackAdapter
+
+        # each model is tried once per request, for at most llm_timeout; the session's
+        # llm_retries retry the whole chain
+        built["llm"] = FallbackAdapter(
+            models, attempt_timeout=profile.llm_timeout, max_retry_per_llm=0
         )
     logger.debug(
         "built components",
@@ -415,6 +469,23 @@ def agent_overrides(workflow: Workflow) -> dict[str, AgentConfig]:
         for name, agent in workflow.config.agents.items()
         if any(getattr(agent, slot) is not None for slot in OVERRIDABLE_SLOTS)
     }
+
+
+def text_mode_profile(profile: ProviderProfile) -> ProviderProfile:
+    """``profile`` for a text-mode call (simulate, chat, demo): its LLM(s) only, no audio."""
+    return profile.model_copy(update={"stt": None, "tts": None, "vad": None})
+
+
+def session_conn_options(profile: ProviderProfile) -> SessionConnectOptions:
+    """LiveKit's session options for the profile's model timeout and retries."""
+    from livekit.agents.types import APIConnectOptions
+    from livekit.agents.voice.agent_session import SessionConnectOptions
+
+    return SessionConnectOptions(
+        llm_conn_options=APIConnectOptions(
+            max_retry=profile.llm_retries, timeout=profile.llm_timeout
+        )
+    )
 
 
 # --------------------------------------------------------------------------- descriptions

@@ -20,15 +20,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from livekit import rtc
 from livekit.agents import AgentSession
 from livekit.agents.llm import ChatContext
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
+from frontdesk.agents.call_guard import CallGuard, livekit_error_limit
 from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
@@ -48,6 +50,12 @@ SESSION_CLOSE_TIMEOUT = 3.0
 """Seconds LiveKit's ``AgentSession.aclose`` may take before the final save goes ahead anyway."""
 CLOSE_FLUSH_TIMEOUT = 5.0
 """Seconds a closing call waits for Redis to acknowledge its last writes."""
+
+
+class SessionMedia(Protocol):
+    """Audio input and outputs set on a session before it starts (no room)."""
+
+    def attach(self, session: AgentSession[Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,12 @@ class Call:
     recorder: SessionRecorder | None = None
     report: CallReport | None = None
     """Set once the call has ended."""
+    guard: CallGuard | None = None
+
+    @property
+    def ended_reason(self) -> str | None:
+        """Why the call ended by itself (e.g. the model kept failing); None while it goes on."""
+        return self.guard.ended_reason if self.guard is not None else None
 
     @property
     def resumed(self) -> bool:
@@ -126,7 +140,12 @@ class Call:
                     CLOSE_FLUSH_TIMEOUT,
                     reason,
                 )
-        self.report = CallReport(session_id=self.session_id, saved=saved, **record.model_dump())
+        self.report = CallReport(
+            session_id=self.session_id,
+            saved=saved,
+            persisted=self.recorder is not None,
+            **record.model_dump(),
+        )
         return self.report
 
 
@@ -135,6 +154,9 @@ class CallReport(CallRecord):
 
     session_id: str
     saved: bool = Field(description="True once Redis acknowledged the final state.")
+    persisted: bool = Field(
+        default=True, description="False for a call that ran without Redis (nothing to save)."
+    )
 
     @property
     def duration(self) -> float:
@@ -205,11 +227,18 @@ async def start_call(
     persistence: Persistence | None = None,
     room: rtc.Room | None = None,
     room_options: RoomOptions | None = None,
+    media: SessionMedia | None = None,
+    session_options: dict[str, Any] | None = None,
+    conn_options: SessionConnectOptions | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
-    ``call.session.run(user_input=...)``.
+    ``call.session.run(user_input=...)``. ``media`` sets the session's audio input and outputs
+    without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
+    ``session_options`` are extra ``AgentSession`` arguments (e.g. its ``turn_handling``).
+    ``conn_options`` are the profile's model timeouts and
+    retries (:func:`frontdesk.workflows.providers.session_conn_options`).
     """
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
@@ -247,11 +276,23 @@ async def start_call(
         "tts": pipeline.tts,
         "vad": pipeline.vad,
     }
-    session = AgentSession[CallerData](
-        userdata=data,
-        turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+    options = conn_options or SessionConnectOptions()
+    session_kwargs: dict[str, Any] = {
+        "turn_handling": {"turn_detection": None} if pipeline.vad is None else {},
+        "conn_options": SessionConnectOptions(
+            stt_conn_options=options.stt_conn_options,
+            llm_conn_options=options.llm_conn_options,
+            tts_conn_options=options.tts_conn_options,
+            max_unrecoverable_errors=livekit_error_limit(workflow.config.workflow),
+        ),
         **components_kwargs,
-    )
+        **(session_options or {}),
+    }
+    session = AgentSession[CallerData](userdata=data, **session_kwargs)
+    if media is not None:
+        media.attach(session)
+    guard = CallGuard(session, workflow.config.workflow)
+    guard.attach()
     if history is not None:
         session.history.insert(list(history.items))
     agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)
@@ -263,6 +304,7 @@ async def start_call(
         opening=None,
         started_at=time.time(),
         persistence=persistence,
+        guard=guard,
     )
     if persistence is not None:
         call.recorder = SessionRecorder(

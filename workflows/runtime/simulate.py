@@ -11,9 +11,15 @@ The scenario format is a fixed interface (other tooling writes it)::
     expect_reply_contains = ["account number"]
     expect_reply_not_contains = ["thanks for calling"]
     expect_data = { account_number = "AC-48213" }
+    expect_tool = { name = "record_account_number", arguments = { account_number = "AC-48213" } }
+    expect_intent = "asks for the caller's account number"   # judged by the profile's model
 
     [[turn]]
     event = "disconnect"          # or "reconnect": the same caller comes back
+
+``expect_intent`` is judged by LiveKit's own judge (``ChatMessageAssert.judge``) with the
+profile's model; under the ``offline`` profile there is no model to judge with, so it is
+*skipped*, and the turn says so (``skipped`` in ``--json``), never silently passed.
 
 Each turn's outcome is a :class:`TurnResult`; ``frontdesk simulate --json`` prints one per line.
 """
@@ -21,11 +27,14 @@ Each turn's outcome is a :class:`TurnResult`; ``frontdesk simulate --json`` prin
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from livekit.agents import llm
 from livekit.agents.voice.run_result import RunResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,8 +45,24 @@ from frontdesk.workflows.runtime.session import Call, Persistence, start_call
 DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
 """The scenario ``frontdesk demo`` plays (shipped in the wheel)."""
 
+if TYPE_CHECKING:
+    from frontdesk.workflows.providers.text_mode import TextProfile
+
+logger = logging.getLogger(__name__)
+
 TURN_TIMEOUT = 30.0
 """Seconds one scripted turn may take before it counts as failed."""
+
+
+class ExpectTool(BaseModel):
+    """``expect_tool = { name = "…", arguments = {…} }``: a tool the agents called this turn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="The tool's name, e.g. 'record_account_number'.")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments it must have been called with (a subset)."
+    )
 
 
 class ScenarioTurn(BaseModel):
@@ -60,6 +85,15 @@ class ScenarioTurn(BaseModel):
     )
     expect_data: dict[str, str] | None = Field(
         default=None, description="Caller data values expected after the turn."
+    )
+    expect_tool: ExpectTool | None = Field(
+        default=None, description="A tool call this turn must contain."
+    )
+    expect_intent: str | None = Field(
+        default=None,
+        min_length=1,
+        description="What the turn's last reply must do, judged by the profile's model "
+        "(skipped under offline).",
     )
 
     @model_validator(mode="after")
@@ -99,6 +133,12 @@ class TurnResult(BaseModel):
     data: dict[str, str] = Field(default_factory=dict)
     ok: bool = True
     failures: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(
+        default_factory=list, description="Expectations not checked this run, and why."
+    )
+    tools: list[dict[str, Any]] = Field(
+        default_factory=list, description="Tool calls of the turn: name and arguments."
+    )
     lines: list[tuple[str | None, str]] = Field(default_factory=list, exclude=True)
     """Each spoken line with its agent (for display; not part of the JSON output)."""
 
@@ -177,6 +217,31 @@ def reply_of(events: list[Any], start_agent: str | None) -> Reply:
     return reply
 
 
+def tool_calls_of(events: list[Any]) -> list[dict[str, Any]]:
+    """``{"name", "arguments"}`` of every function call in a run's events."""
+    calls = []
+    for event in events:
+        if event.type == "function_call":
+            try:
+                arguments = json.loads(event.item.arguments or "{}")
+            except ValueError:
+                arguments = {"<unparsed>": event.item.arguments}
+            calls.append({"name": event.item.name, "arguments": arguments})
+    return calls
+
+
+def _tool_failure(expected: ExpectTool, calls: list[dict[str, Any]]) -> str | None:
+    for call in calls:
+        arguments = call["arguments"] if isinstance(call["arguments"], dict) else {}
+        if call["name"] == expected.name and all(
+            arguments.get(key) == value for key, value in expected.arguments.items()
+        ):
+            return None
+    made = ", ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in calls) or "none"
+    wanted = f"{expected.name}({json.dumps(expected.arguments)})"
+    return f"expected tool call {wanted}; calls made: {made}"
+
+
 def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
     """Each failed expectation of ``turn`` as a sentence."""
     failures = []
@@ -193,24 +258,75 @@ def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
         actual = result.data.get(key)
         if actual != value:
             failures.append(f"expected {key} = {value!r}, got {actual!r}")
+    if turn.expect_tool is not None and (problem := _tool_failure(turn.expect_tool, result.tools)):
+        failures.append(problem)
     return failures
+
+
+OFFLINE_JUDGE_SKIP = (
+    "expect_intent skipped: the offline profile has no model to judge it "
+    "(run with --profile NAME to check it)"
+)
+
+
+async def judge_intent(
+    run: RunResult[Any] | None, intent: str, judge: llm.LLM | None
+) -> str | None:
+    """The failure of ``expect_intent`` on the run's last reply, or None when it holds.
+
+    Uses LiveKit's own judge (``ChatMessageAssert.judge``) with ``judge``, the profile's model.
+    """
+    assert judge is not None
+    events = list(run.events) if run is not None else []
+    last = max(
+        (
+            index
+            for index, event in enumerate(events)
+            if event.type == "message" and event.item.role == "assistant"
+        ),
+        default=None,
+    )
+    if run is None or last is None:
+        return f"expect_intent: nothing was said to judge against {intent!r}"
+    try:
+        await run.expect[last].is_message(role="assistant").judge(judge, intent=intent)
+    except AssertionError as exc:
+        first_line = str(exc).split("\nContext around failure:", 1)[0]
+        return f"intent not met ({intent!r}): {first_line}"
+    except Exception as exc:  # the judge's model failed: the expectation could not be checked
+        return f"expect_intent could not be judged: {type(exc).__name__}: {exc}"
+    return None
 
 
 class ScenarioRunner:
     """Plays a scenario against one workflow, turn by turn."""
 
-    def __init__(self, *, workflow: Workflow, persistence: Persistence | None) -> None:
+    def __init__(
+        self,
+        *,
+        workflow: Workflow,
+        persistence: Persistence | None,
+        profile: TextProfile | None = None,
+    ) -> None:
         self._workflow = workflow
         self._persistence = persistence
+        self._profile = profile
+        """The profile's models (None: the offline brain)."""
         self._call: Call | None = None
+        self._run: RunResult[Any] | None = None
 
     async def run(self, scenario: Scenario) -> list[TurnResult]:
         results: list[TurnResult] = []
         try:
             self._call = await self._start(scenario.caller)
             for number, turn in enumerate(scenario.turn, start=1):
+                self._run = None
                 result = await self._play(number, turn, scenario.caller)
                 result.failures = [*result.failures, *check_expectations(turn, result)]
+                if turn.expect_intent is not None:
+                    await self._check_intent(turn.expect_intent, result)
+                if self._call is not None and self._call.ended_reason:
+                    result.failures.append(f"the call ended: {self._call.ended_reason}")
                 result.ok = not result.failures
                 results.append(result)
         finally:
@@ -218,10 +334,24 @@ class ScenarioRunner:
                 await self._call.aclose("scenario finished")
         return results
 
+    async def _check_intent(self, intent: str, result: TurnResult) -> None:
+        judge = self._profile.judge if self._profile is not None else None
+        if judge is None:
+            result.skipped.append(OFFLINE_JUDGE_SKIP)
+            logger.warning("turn %d: %s", result.turn, OFFLINE_JUDGE_SKIP)
+            return
+        failure = await judge_intent(self._run, intent, judge)
+        if failure is not None:
+            result.failures.append(failure)
+
     async def _start(self, caller: str) -> Call:
+        extra: dict[str, Any] = self._profile.start_kwargs() if self._profile is not None else {}
         return await asyncio.wait_for(
             start_call(
-                workflow=self._workflow, caller_identity=caller, persistence=self._persistence
+                workflow=self._workflow,
+                caller_identity=caller,
+                persistence=self._persistence,
+                **extra,
             ),
             TURN_TIMEOUT,
         )
@@ -244,6 +374,7 @@ class ScenarioRunner:
             if call is not None:
                 await call.aclose("caller dropped")
             self._call = call = await self._start(caller)
+            self._run = call.opening
             events = call.opening.events if call.opening is not None else []
             result.record(reply_of(events, None))
             result.agent = call.session.current_agent.id if result.agent is None else result.agent
@@ -254,6 +385,9 @@ class ScenarioRunner:
                 'the caller is disconnected: add a turn with event = "reconnect" first'
             )
             return result
+        if call.ended_reason:
+            result.failures.append(f"the call has ended ({call.ended_reason})")
+            return result
         before = call.session.current_agent.id
         try:
             run: RunResult[Any] = await asyncio.wait_for(
@@ -262,6 +396,12 @@ class ScenarioRunner:
         except TimeoutError:
             result.failures.append(f"no reply within {TURN_TIMEOUT:.0f}s")
             return result
+        except Exception as exc:  # a model failure LiveKit reports through the run
+            result.failures.append(f"the turn failed: {type(exc).__name__}: {exc}")
+            result.data = dict(call.userdata.fields)
+            return result
+        self._run = run
         result.record(reply_of(list(run.events), before))
+        result.tools = tool_calls_of(list(run.events))
         result.data = dict(call.userdata.fields)
         return result

@@ -23,7 +23,12 @@ from livekit.agents.voice.room_io import RoomOptions
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import StateError, WorkerSetupError
 from frontdesk.workflows.definition import ProviderProfile, Workflow
-from frontdesk.workflows.providers import agent_overrides, build_components, load_vad
+from frontdesk.workflows.providers import (
+    agent_overrides,
+    build_components,
+    load_vad,
+    session_conn_options,
+)
 from frontdesk.workflows.runtime import (
     Call,
     CallMetrics,
@@ -130,6 +135,7 @@ async def finish_call(
     except Exception as exc:
         logger.error("call %s: saving the final state failed: %r", call.session_id, exc)
     saved = bool(getattr(report, "saved", False))
+    persisted = bool(getattr(report, "persisted", True))
     turns = getattr(report, "caller_turns", None)
     agents = list(getattr(report, "agents", None) or [])
     summary: dict[str, Any] = {
@@ -149,7 +155,7 @@ async def finish_call(
         " > ".join(agents) or "-",
         summary["duration_s"],
         ", resumed" if call.resumed else "",
-        "saved" if saved else "NOT SAVED",
+        ("saved" if saved else "NOT SAVED") if persisted else "not persisted (no Redis)",
         metrics.summary(),
     )
     return summary
@@ -272,6 +278,7 @@ async def entrypoint(ctx: JobContext) -> None:
             components=components,
             agent_components=per_agent,
             persistence=persistence,
+            conn_options=session_conn_options(setup.profile),
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(
