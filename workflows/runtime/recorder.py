@@ -4,7 +4,9 @@ At the end of every agent turn (LiveKit's ``agent_state_changed`` event back to 
 the recorder hands whatever is new in ``session.history`` (the caller's words, tool calls and
 outputs, handoff items, replies) plus the meta fields that changed (agent, caller data, greeted
 set, handoff trail, turn count) to a :class:`~frontdesk.state.writer.SessionWriter`, which
-persists in the background as one write: the reply path never waits for Redis. Items are tracked by id, not by position, because LiveKit orders history by
+persists in the background as one write: the reply path never waits for Redis. In a handoff
+turn the old agent listens once before the new agent replies; that is not the end of the
+caller's turn, so the write waits for the new agent (one write per caller turn). Items are tracked by id, not by position, because LiveKit orders history by
 creation time and an item may land before the last one.
 
 The recorder also owns the session's ownership: it claims the session (lease + fencing token),
