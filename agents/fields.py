@@ -63,6 +63,10 @@ def make_record_tool(
             hint = f" It must look like {spec.example}." if spec.example else ""
             ask = f" Ask again: {spec.ask}" if spec.ask else ""
             raise ToolError(f"'{shown}' is not a valid {field_name.replace('_', ' ')}.{hint}{ask}")
+        gate = data.gate
+        if gate is not None and gate.guards(field_name):
+            # a resumed caller repeating a verification field: checked against the stored value
+            await gate.check(field_name, value, context)
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)

@@ -70,6 +70,7 @@ not decode responses (see :func:`.connection.connect_redis`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -405,6 +406,12 @@ class RedisSessionStore:
         _check_session_id(session_id)
         tag = f"{self._prefix}:q:{{{session_id}}}"
         return (f"{tag}:meta", f"{tag}:items", f"{tag}:snap")
+
+    def with_secret(self, secret: bytes) -> RedisSessionStore:
+        """This store keyed by another caller secret: callers indexed under an earlier one."""
+        other = copy.copy(self)
+        other._secret = secret
+        return other
 
     def caller_key(self, caller_identity: str) -> str:
         """The caller index key of an identity (holds its HMAC, never the identity)."""

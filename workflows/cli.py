@@ -123,7 +123,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     results = asyncio.run(_run_scenario(scenario, workflow, use_state=not args.no_state))
     if args.json:
         for result in results:
-            print(json.dumps(result.model_dump(exclude={"failures"} if result.ok else set())))
+            hidden = ({"failures"} if result.ok else set()) | (
+                {"resumed"} if result.resumed is None else set()
+            )
+            print(json.dumps(result.model_dump(exclude=hidden)))
     else:
         for result in results:
             _print_turn(result)
@@ -245,9 +248,7 @@ async def _sessions(args: argparse.Namespace) -> int:
             console.print(table)
             return 0
         if args.action == "forget-caller":
-            removed = await store.forget_caller(args.target)
-            console.print(f"removed {removed} session(s) of that caller")
-            return 0
+            return await _forget_caller(store, args.target)
         if args.action == "delete":
             await store.delete(args.target)
             console.print(f"deleted session {args.target}")
@@ -274,6 +275,49 @@ async def _sessions(args: argparse.Namespace) -> int:
                 f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
             )
         return 0
+
+
+async def _forget_caller(store: Any, target: str) -> int:
+    """Forget every session of a caller, under each form the identity can be stored in."""
+    from frontdesk.state.identity import (
+        PREVIOUS_SECRETS_ENV,
+        SECRET_ENV,
+        namespaced_identity,
+        normalise_phone_number,
+        previous_secrets_from_env,
+        split_namespaced,
+    )
+
+    kind, bare = split_namespaced(target.strip())
+    if kind is not None:
+        forms = [f"{kind}:{bare}"]
+    else:
+        forms = [namespaced_identity("sip", bare), namespaced_identity("web", bare)]
+    stores = [store]
+    with_secret = getattr(store, "with_secret", None)
+    if with_secret is not None:
+        stores += [with_secret(old) for old in previous_secrets_from_env()]
+    removed = 0
+    for form in dict.fromkeys(forms):
+        for keyed in stores:
+            removed += await keyed.forget_caller(form)
+    shown = " and ".join(dict.fromkeys(forms))
+    if removed:
+        console.print(f"removed {removed} session(s) of that caller (looked up as {shown})")
+        return 0
+    hints = [
+        f"it was looked up as {shown}",
+        f"sessions stored under an earlier {SECRET_ENV} are only found with it listed in "
+        f"{PREVIOUS_SECRETS_ENV}",
+    ]
+    if kind is None and normalise_phone_number(bare) is None and any(c.isdigit() for c in bare):
+        hints.append("it is not a phone number Frontdesk can normalise (E.164: +, country code)")
+    err_console.print(
+        "found no session of that caller; nothing removed. Possible reasons: " + "; ".join(hints),
+        soft_wrap=True,
+        markup=False,
+    )
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:

@@ -115,6 +115,16 @@ class CallerField(_Strict):
     )
     ask: str | None = Field(default=None, description="The question that asks the caller for it.")
     example: str | None = Field(default=None, description="An example value, shown to the model.")
+    sensitive: bool = Field(
+        default=False,
+        description="Encrypted at rest, masked on screen and in logs, and withheld from a "
+        "caller resumed by caller ID until they pass verification.",
+    )
+    verify_with: tuple[Name, ...] = Field(
+        default=(),
+        description="Fields a resumed caller must repeat before this sensitive field is "
+        "released (empty: the field itself).",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -320,6 +330,51 @@ class ProvidersSection(_Strict):
 
 # --------------------------------------------------------------------------- [state]
 
+TrustMode = Literal["token", "caller_id", "caller_id+verify"]
+DEFAULT_TRUST: dict[str, TrustMode] = {"sip": "caller_id+verify", "web": "token"}
+"""Who may resume by default, per caller kind: phone callers by number then verification, web
+callers only with the signed token their app got at call start."""
+
+
+class ResumeSection(_Strict):
+    """``[state.resume]``: who may resume a saved session, and how they prove it."""
+
+    trust: TrustMode | dict[Literal["sip", "web"], TrustMode] | None = Field(
+        default=None,
+        description="'token', 'caller_id' or 'caller_id+verify' for every caller, or a table "
+        "per caller kind ({ sip = ..., web = ... }); unset: sip 'caller_id+verify', web 'token'.",
+    )
+    verify_attempts: int = Field(
+        default=3, ge=1, le=10, description="Wrong verification answers before a lock-out."
+    )
+    lockout: Duration = Field(
+        default=300.0,
+        gt=0,
+        description="How long a locked-out caller identity cannot resume (shorter than "
+        "resume_window, so the genuine caller still can afterwards).",
+    )
+    lockout_line: str = Field(
+        default="I'm sorry, I can't verify your details, so I can't continue with your earlier "
+        "call. Let's start again: how can I help?",
+        max_length=2000,
+        description="Spoken verbatim when a caller is locked out.",
+    )
+    token_ttl: Duration = Field(
+        default=86400.0, gt=0, description="How long an issued resume token is valid."
+    )
+    end_on_hangup: bool = Field(
+        default=True,
+        description="A deliberate hang-up ends the session: a later call starts fresh.",
+    )
+
+    def trust_for(self, kind: str) -> TrustMode:
+        """The trust mode of a caller kind (``sip`` or ``web``)."""
+        if isinstance(self.trust, str):
+            return self.trust
+        if isinstance(self.trust, dict) and kind in self.trust:
+            return self.trust[kind]  # type: ignore[index]
+        return DEFAULT_TRUST.get(kind, "token")
+
 
 class StateSection(_Strict):
     """``[state]``: where and how long session state is kept."""
@@ -365,6 +420,9 @@ class StateSection(_Strict):
         default=16 * 1024 * 1024,
         ge=1024,
         description="A stored session larger than this (bytes) is quarantined, not resumed.",
+    )
+    resume: ResumeSection = Field(
+        default_factory=ResumeSection, description="Who may resume a saved session."
     )
 
 
@@ -447,6 +505,14 @@ class Workflow:
 
     def field(self, name: str) -> CallerField:
         return self.config.caller_data[name]
+
+    @cached_property
+    def sensitive_fields(self) -> frozenset[str]:
+        """Fields marked ``sensitive``, and the fields any of them is verified with."""
+        names = {name for name, spec in self.config.caller_data.items() if spec.sensitive}
+        for name in list(names):
+            names.update(self.config.caller_data[name].verify_with)
+        return frozenset(n for n in names if n in self.config.caller_data)
 
 
 # --------------------------------------------------------------------------- loading

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from frontdesk.errors import StateError
+from frontdesk.state.attempts import RedisAttemptCounter
 from frontdesk.state.connection import connect_redis
 from frontdesk.state.embedded import EmbeddedRedis
-from frontdesk.state.identity import caller_secret_from_env
+from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.session import Persistence
@@ -70,4 +71,10 @@ async def open_persistence(
             max_bytes=settings.max_bytes,
             caller_secret=secret,
         )
-        yield Persistence(store=store, settings=settings, caller_secret=secret)
+        yield Persistence(
+            store=store,
+            settings=settings,
+            caller_secret=secret,
+            previous_secrets=previous_secrets_from_env(),
+            attempts=RedisAttemptCounter(client, key_prefix=settings.key_prefix),
+        )

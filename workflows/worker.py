@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import inspect
 import json
 import logging
 import os
@@ -49,6 +50,13 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, JobRequest, Wo
 from livekit.plugins import cartesia, deepgram, openai, silero  # noqa: F401
 
 from frontdesk.errors import StateError, WorkerSetupError
+from frontdesk.state.identity import (
+    CallerKind,
+    caller_secret_from_env,
+    identity_hint,
+    namespaced_identity,
+)
+from frontdesk.state.tokens import MAX_TOKEN_LENGTH, TOKEN_ATTRIBUTE
 from frontdesk.workflows.config import ProviderProfile, Workflow, load_workflow
 from frontdesk.workflows.metrics import CallMetrics
 from frontdesk.workflows.providers import (
@@ -224,6 +232,33 @@ def caller_identity(participant: object) -> str:
     return identity if isinstance(identity, str) else ""
 
 
+def caller_kind(participant: object) -> CallerKind:
+    """``"sip"`` for a phone caller (LiveKit SIP participant), ``"web"`` for anyone else."""
+    kind = getattr(participant, "kind", None)
+    return "sip" if kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP else "web"
+
+
+def presented_resume_token(participant: object) -> str | None:
+    """The resume token a web caller's app presented: attribute ``frontdesk.resume_token``.
+
+    Also read from the participant's metadata when it is a JSON object with that key. Only web
+    callers present tokens; anything that is not a short string is ignored.
+    """
+    if caller_kind(participant) != "web":
+        return None
+    attributes = getattr(participant, "attributes", None)
+    token: object = attributes.get(TOKEN_ATTRIBUTE) if isinstance(attributes, Mapping) else None
+    metadata = getattr(participant, "metadata", "")
+    if not token and isinstance(metadata, str) and 0 < len(metadata) <= MAX_METADATA_BYTES:
+        with contextlib.suppress(ValueError, RecursionError):
+            data = json.loads(metadata)
+            if isinstance(data, dict):
+                token = data.get(TOKEN_ATTRIBUTE)
+    if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
+        return token.strip()
+    return None
+
+
 def check_credentials(env: Mapping[str, str]) -> None:
     """Raise :class:`WorkerSetupError` naming every missing LiveKit variable (or a bad URL)."""
     missing = [name for name in LIVEKIT_ENV if not env.get(name, "").strip()]
@@ -381,13 +416,24 @@ class ReconnectWatch:
     waits ``grace`` seconds, and the same identity rejoining cancels the wait.
     """
 
-    def __init__(self, *, identity: str, grace: float, end_call: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        grace: float,
+        end_call: Callable[[str], None],
+        label: str = "the caller",
+    ) -> None:
         self.identity = identity
+        self.label = label
+        """How logs name the caller (a hash prefix, never the identity)."""
         self.grace = grace
         self._end_call = end_call
         self._timer: asyncio.Task[None] | None = None
         self._dropped_at = 0.0
         self._closed = False
+        self.hung_up = False
+        """True once the caller left on purpose (hang-up, removal): the session ends."""
 
     @property
     def waiting(self) -> bool:
@@ -399,13 +445,14 @@ class ReconnectWatch:
         reason = getattr(participant, "disconnect_reason", None)
         reason_name = _reason_name(reason)
         if reason in DELIBERATE_LEAVE_REASONS or self.grace <= 0:
+            self.hung_up = reason in DELIBERATE_LEAVE_REASONS
             self._end(f"caller left ({reason_name})")
             return
         if self.waiting:
             return
         logger.info(
-            "caller %s dropped (%s); waiting up to %gs for them to rejoin",
-            self.identity,
+            "%s dropped (%s); waiting up to %gs for them to rejoin",
+            self.label,
             reason_name,
             self.grace,
         )
@@ -418,9 +465,7 @@ class ReconnectWatch:
         assert self._timer is not None
         self._timer.cancel()
         self._timer = None
-        logger.info(
-            "caller %s rejoined after %.1fs", self.identity, time.monotonic() - self._dropped_at
-        )
+        logger.info("%s rejoined after %.1fs", self.label, time.monotonic() - self._dropped_at)
 
     async def _expire(self) -> None:
         await asyncio.sleep(self.grace)
@@ -485,6 +530,7 @@ async def finish_call(
     metrics: CallMetrics,
     started: float,
     timeout: float = SAVE_TIMEOUT,
+    hung_up: bool = False,
 ) -> dict[str, Any]:
     """Save the call's final state within ``timeout`` and log its one-line summary.
 
@@ -494,7 +540,12 @@ async def finish_call(
     """
     report: Any = None
     try:
-        report = await asyncio.wait_for(call.aclose(reason, metrics=metrics.as_dict()), timeout)
+        closing = (
+            call.aclose(reason, metrics=metrics.as_dict(), hung_up=True)  # type: ignore[call-arg]
+            if hung_up
+            else call.aclose(reason, metrics=metrics.as_dict())
+        )
+        report = await asyncio.wait_for(closing, timeout)
     except TimeoutError:
         logger.error(
             "call %s: saving the final state timed out after %.1fs", call.session_id, timeout
@@ -649,9 +700,14 @@ async def entrypoint(ctx: JobContext) -> None:
             await asyncio.wait_for(_cleanup(stack, components, per_agent), CLEANUP_TIMEOUT)
         raise
     caller = caller_identity(participant)
+    kind = caller_kind(participant)
+    label = identity_hint(
+        namespaced_identity(kind, caller) if caller.strip() else None, caller_secret_from_env()
+    )
     logger.info(
-        "call for %s in room %s (workflow %s, profile %s)",
-        caller or participant.identity,
+        "call for %s (%s) in room %s (workflow %s, profile %s)",
+        label,
+        kind,
         ctx.room.name,
         decision.workflow_name or workflow.name,
         setup.profile_name,
@@ -665,6 +721,8 @@ async def entrypoint(ctx: JobContext) -> None:
             components=components,
             agent_components=per_agent,
             persistence=persistence,
+            caller_kind=kind,
+            resume_token=presented_resume_token(participant),
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(
@@ -680,6 +738,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="call setup failed")
         return
 
+    await publish_resume_token(ctx.room, getattr(call, "resume_token", None))
     live = LIVE_SESSIONS.started()
     logger.debug("live calls in this process: %d", live)
     started = time.monotonic()
@@ -690,6 +749,7 @@ async def entrypoint(ctx: JobContext) -> None:
         identity=participant.identity,
         grace=settings.reconnect_grace,
         end_call=ctx.shutdown,
+        label=label,
     )
     ctx.room.on("participant_disconnected", watch.participant_disconnected)
     ctx.room.on("participant_connected", watch.participant_connected)
@@ -702,7 +762,9 @@ async def entrypoint(ctx: JobContext) -> None:
     async def end_of_call(reason: str) -> None:
         watch.close()
         try:
-            await finish_call(call, reason=reason, metrics=metrics, started=started)
+            await finish_call(
+                call, reason=reason, metrics=metrics, started=started, hung_up=watch.hung_up
+            )
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(_cleanup(stack, components, per_agent), CLEANUP_TIMEOUT)
@@ -710,6 +772,23 @@ async def entrypoint(ctx: JobContext) -> None:
             logger.debug("live calls in this process: %d", live)
 
     ctx.add_shutdown_callback(end_of_call)
+
+
+async def publish_resume_token(room: Any, token: str | None) -> None:
+    """Give the caller's app its resume token: the agent's attribute ``frontdesk.resume_token``.
+
+    A web app keeps it and presents it (as its own participant attribute of the same name, or
+    in its metadata JSON) when it reconnects; without it a web caller never resumes under
+    ``trust = "token"``. A failure is logged, never raised: the call goes on.
+    """
+    if not token:
+        return
+    try:
+        result = room.local_participant.set_attributes({TOKEN_ATTRIBUTE: token})
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:
+        logger.warning("could not publish the resume token: %r", exc)
 
 
 async def _cleanup(
@@ -772,7 +851,36 @@ def preflight(workflow: Workflow, mode: str | None, *, env: Mapping[str, str]) -
                 f"`worker start` needs Redis for resumable calls: set {REDIS_URL_ENV} or "
                 f"state.redis_url in {workflow.source}"
             )
+        check_production_secrets(workflow, env)
     return profile_name
+
+
+def check_production_secrets(workflow: Workflow, env: Mapping[str, str]) -> None:
+    """``worker start`` refuses the built-in development secret and a missing data key.
+
+    With the public development secret anyone who reads Redis can test phone numbers against
+    the caller index (and forge resume tokens); without a data key, sensitive fields would be
+    stored under a key derived from that secret.
+    """
+    from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
+    from frontdesk.state.identity import SECRET_ENV, state_secret_is_configured
+
+    problems = []
+    if not state_secret_is_configured(env):
+        problems.append(
+            f"`worker start` needs {SECRET_ENV} (at least 16 random bytes, e.g. "
+            "`openssl rand -hex 32`): without it the caller index and resume tokens use the "
+            "public development secret"
+        )
+    sensitive = sorted(workflow.sensitive_fields)
+    if sensitive and not data_key_is_configured(env):
+        problems.append(
+            f"`worker start` needs {DATA_KEY_ENV} (`openssl rand -base64 32`): "
+            f"{', '.join(sensitive)} {'is' if len(sensitive) == 1 else 'are'} marked sensitive "
+            f"in {workflow.source} and are stored encrypted with it"
+        )
+    if problems:
+        raise WorkerSetupError("\n".join(problems))
 
 
 def run_worker(argv: list[str], workflow_path: str | None) -> int:

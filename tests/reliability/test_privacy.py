@@ -23,6 +23,7 @@ import pytest
 
 from frontdesk.errors import CorruptStateError
 from frontdesk.state import EmbeddedRedis, caller_hash, connect_redis
+from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.persistence import open_persistence
 from frontdesk.workflows.session import Call, Persistence, start_call
@@ -90,7 +91,8 @@ async def test_no_raw_caller_identity_in_any_key_name_or_value(
                 for key, (_, values, _) in keyspace.items()
                 if any(variant in v for v in values)
             ]
-        keyed = f"frontdesk:caller:{caller_hash(identity, STATE_SECRET.encode())}".encode()
+        hashed = caller_hash(namespaced_identity("sip", identity), STATE_SECRET.encode())
+        keyed = f"frontdesk:caller:{hashed}".encode()
         assert keyed in index_keys
         assert hashlib.sha256(identity.encode()).hexdigest().encode() not in keyed  # an HMAC
     index_values = [v for key in index_keys for v in keyspace[key][1]]
@@ -200,7 +202,7 @@ async def test_forget_caller_erases_every_trace_of_that_caller_and_nothing_else(
     finally:
         await client.aclose()
     traces = [
-        caller_hash(forgotten, STATE_SECRET.encode()).encode(),
+        caller_hash(namespaced_identity("sip", forgotten), STATE_SECRET.encode()).encode(),
         *(s.encode() for s in session_ids),
     ]
     left = [
