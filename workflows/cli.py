@@ -24,6 +24,7 @@ from rich.table import Table
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
+from frontdesk.workflows.display import masked, shown
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -60,12 +61,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = workflow.config
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
-        f"[green]✓[/] {workflow.source}: workflow [bold]{workflow.name}[/] "
+        f"[green]✓[/] {shown(workflow.source)}: workflow [bold]{shown(workflow.name)}[/] "
         f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
-        f"identity {workflow.identity}"
+        f"identity {shown(workflow.identity)}"
     )
     for warning in workflow.warnings:
-        console.print(f"[yellow]warning[/] {warning}")
+        console.print(f"[yellow]warning[/] {shown(warning, lines=True)}")
     return 0
 
 
@@ -87,7 +88,7 @@ def _print_lines(lines: list[tuple[str | None, str]], handoffs: list[dict[str, A
         while pending and pending[0]["to"] == agent:
             handoff = pending.pop(0)
             console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-        console.print(f"[bold]{agent}[/]: {text}")
+        console.print(f"[bold]{agent}[/]: {shown(text)}")
     for handoff in pending:
         console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
 
@@ -98,10 +99,10 @@ def _print_turn(result: Any) -> None:
     elif result.event == "reconnect":
         console.print("[magenta]☎ the same caller calls back[/]")
     else:
-        console.print(f"[cyan]caller[/]: {result.user}")
+        console.print(f"[cyan]caller[/]: {shown(result.user)}")
     _print_lines(result.lines, result.handoffs)
     for failure in result.failures:
-        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+        console.print(f"  [red]✗ turn {result.turn}: {shown(failure)}[/]")
 
 
 async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> list[Any]:
@@ -179,7 +180,7 @@ async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
 
         state = "resumed" if call.resumed else "new call"
         console.print(
-            f"[dim]{state} {call.session_id[:8]} as {caller}. Type as the caller; "
+            f"[dim]{state} {call.session_id[:8]} as {shown(caller)}. Type as the caller; "
             "/drop hangs up and calls back, /data shows caller data, /quit ends.[/]"
         )
         show(list(call.opening.events) if call.opening else [], None)
@@ -194,7 +195,7 @@ async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
-                    console.print(json.dumps(call.userdata.fields))
+                    console.print(shown(json.dumps(_masked_data(workflow, call.userdata.fields))))
                     continue
                 if text == "/drop":
                     await call.aclose("caller dropped")
@@ -225,6 +226,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 async def _sessions(args: argparse.Namespace) -> int:
     from frontdesk.workflows.persistence import open_persistence
+    from frontdesk.workflows.session import open_state
     from frontdesk.workflows.transcript import build_transcript
 
     workflow = _workflow(args.config)
@@ -255,24 +257,29 @@ async def _sessions(args: argparse.Namespace) -> int:
             return 0
         state = await store.load(args.target)
         if args.action == "export":
-            print(state.model_dump_json(indent=2))
-            return 0
+            return _export(workflow, persistence, state)
+        state = open_state(state, workflow, persistence)
+        secret_values = [v for k, v in state.caller_data.items() if k in workflow.sensitive_fields]
         transcript = build_transcript(state.session_id, state.items)
         console.print(
-            f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
-            f"agent {state.current_agent}, {state.turns} turns"
+            f"[bold]session {shown(state.session_id)}[/] workflow "
+            f"{shown(state.workflow)}@{shown(state.workflow_hash)} "
+            f"agent {shown(state.current_agent)}, {state.turns} turns"
         )
         for line in transcript.lines:
             who = "caller" if line.role == "caller" else line.agent
-            console.print(f"  [bold]{who}[/]: {line.text}")
+            console.print(f"  [bold]{shown(who)}[/]: {shown(masked(line.text, secret_values))}")
         console.print("handoff trail:")
         for entry in state.handoff_trail:
-            console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
-        console.print(f"caller data: {json.dumps(state.caller_data)}")
+            console.print(
+                f"  {shown(entry.from_agent)} → {shown(entry.to_agent)}: {shown(entry.reason)}"
+            )
+        data = _masked_data(workflow, state.caller_data)
+        console.print(f"caller data: {shown(json.dumps(data))}")
         for number, record in enumerate(state.calls, start=1):
             console.print(
                 f"call {number}: {record.ended_at - record.started_at:.1f}s, "
-                f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
+                f"{'resumed, ' if record.resumed else ''}ended: {shown(record.reason)}"
             )
         return 0
 
@@ -317,6 +324,32 @@ async def _forget_caller(store: Any, target: str) -> int:
         soft_wrap=True,
         markup=False,
     )
+    return 0
+
+
+def _masked_data(workflow: Any, data: dict[str, str]) -> dict[str, str]:
+    """Caller data as screens show it: sensitive values masked (``****8213``)."""
+    from frontdesk.state.crypto import mask
+
+    return {
+        name: mask(value) if name in workflow.sensitive_fields else value
+        for name, value in data.items()
+    }
+
+
+def _export(workflow: Any, persistence: Any, state: Any) -> int:
+    """``sessions export``: sensitive values decrypted only when ``FRONTDESK_DATA_KEY`` is set."""
+    from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
+    from frontdesk.workflows.session import open_state
+
+    if data_key_is_configured():
+        state = open_state(state, workflow, persistence)
+    elif workflow.sensitive_fields:
+        err_console.print(
+            f"note: {DATA_KEY_ENV} is not set: sensitive values are exported encrypted",
+            markup=False,
+        )
+    print(state.model_dump_json(indent=2))
     return 0
 
 
@@ -429,7 +462,7 @@ def _guarded(run: Callable[[], int]) -> int:
     try:
         return run()
     except FrontdeskError as exc:
-        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[red]error:[/] {shown(exc, limit=20_000, lines=True)}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -437,7 +470,8 @@ def _guarded(run: Callable[[], int]) -> int:
         if os.environ.get("FRONTDESK_DEBUG"):
             traceback.print_exc()
         err_console.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)"
+            f"[red]internal error:[/] {type(exc).__name__}: {shown(exc)} "
+            "(FRONTDESK_DEBUG=1 shows the traceback)"
         )
         return 1
 

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,12 +31,20 @@ from pydantic import (
 
 from frontdesk.errors import ConfigError
 
+if TYPE_CHECKING:
+    from frontdesk.agents.patterns import Pattern
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 """Agent and field names: they become tool names (``transfer_to_<agent>``, ``record_<field>``)."""
 
 MAX_DURATION = 365 * 86400.0
 """Longest duration accepted: beyond it Redis would refuse the TTL, and it is surely a typo."""
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_INSTRUCTIONS = 20_000
+"""Characters an agent's instructions may hold: they are sent with every model request and
+stored with every handoff, so 10 MB of instructions would cost 10 MB per turn."""
+MAX_LINE = 2_000
+"""Characters of a spoken line, a route's `when`, a description, a question."""
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
@@ -87,7 +95,9 @@ class WorkflowSection(_Strict):
         min_length=1, description="Workflow name; part of the stored session identity."
     )
     start: Name = Field(description="The agent a new call starts on.")
-    description: str = Field(default="", description="Free text shown by `frontdesk graph`.")
+    description: str = Field(
+        default="", max_length=MAX_LINE, description="Free text shown by `frontdesk graph`."
+    )
     max_handoffs_per_turn: int = Field(
         default=3,
         ge=1,
@@ -97,6 +107,7 @@ class WorkflowSection(_Strict):
     )
     loop_fallback: str = Field(
         default="Sorry, I'm having trouble transferring you. Let me help you myself.",
+        max_length=MAX_LINE,
         description="Spoken when the loop guard refuses a handoff.",
     )
 
@@ -107,14 +118,21 @@ class WorkflowSection(_Strict):
 class CallerField(_Strict):
     """``[caller_data.<field>]``: one piece of shared caller data, collected once per call."""
 
-    description: str = Field(min_length=1, description="What the value is; the record tool's doc.")
+    description: str = Field(
+        min_length=1, max_length=MAX_LINE, description="What the value is; the record tool's doc."
+    )
     pattern: str | None = Field(
         default=None,
+        max_length=1000,
         description="Regular expression a value must match in full; also lets the offline "
         "brain find the value in what the caller says.",
     )
-    ask: str | None = Field(default=None, description="The question that asks the caller for it.")
-    example: str | None = Field(default=None, description="An example value, shown to the model.")
+    ask: str | None = Field(
+        default=None, max_length=MAX_LINE, description="The question that asks the caller for it."
+    )
+    example: str | None = Field(
+        default=None, max_length=200, description="An example value, shown to the model."
+    )
     sensitive: bool = Field(
         default=False,
         description="Encrypted at rest, masked on screen and in logs, and withheld from a "
@@ -130,15 +148,20 @@ class CallerField(_Strict):
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
+            from frontdesk.agents.patterns import PatternError, compile_pattern
+
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from None
+                compile_pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @cached_property
-    def regex(self) -> re.Pattern[str] | None:
-        return re.compile(self.pattern) if self.pattern else None
+    def regex(self) -> Pattern | None:
+        """The pattern compiled by RE2 (linear time; ASCII ``\\d``)."""
+        from frontdesk.agents.patterns import compile_pattern
+
+        return compile_pattern(self.pattern) if self.pattern else None
 
     def accepts(self, value: str) -> bool:
         """True when ``value`` is acceptable (matches ``pattern`` in full, when there is one)."""
@@ -187,10 +210,13 @@ class Route(_Strict):
 
     to: Name = Field(description="The agent the call goes to.")
     when: str = Field(
-        min_length=1, description="When to hand off; the transfer tool's description."
+        min_length=1,
+        max_length=MAX_LINE,
+        description="When to hand off; the transfer tool's description.",
     )
-    examples: tuple[str, ...] = Field(
+    examples: tuple[Annotated[str, Field(max_length=200)], ...] = Field(
         default=(),
+        max_length=200,
         description="Caller phrases that mean this route (case-insensitive); the offline brain "
         "hands off when one appears in what the caller says.",
     )
@@ -198,7 +224,9 @@ class Route(_Strict):
         default="full",
         description="What the next agent receives: 'full', 'last:N', 'summary' or 'none'.",
     )
-    say: str | None = Field(default=None, description="A line spoken while handing off.")
+    say: str | None = Field(
+        default=None, max_length=MAX_LINE, description="A line spoken while handing off."
+    )
 
     @property
     def policy(self) -> ContextPolicy:
@@ -258,19 +286,26 @@ class ComponentOverride(_Strict):
 class AgentConfig(_Strict):
     """``[agents.<name>]``: one agent of the workflow."""
 
-    instructions: str = Field(min_length=1, description="The agent's system instructions.")
+    instructions: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS,
+        description="The agent's system instructions.",
+    )
     greeting: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="Said once per call when the caller first reaches this agent directly "
         "(never after a handoff or a resume).",
     )
     reply: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="The offline brain's answer once nothing is missing; `{field}` placeholders "
         "are filled from caller data.",
     )
     resume: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="What the agent says when a dropped caller comes back, e.g. "
         "'Welcome back — we were checking your line for {account_number}.'",
     )
@@ -533,18 +568,55 @@ def load_workflow(path: str | Path | None = None) -> Workflow:
     return parse_workflow(text, source=str(config_path))
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file larger than this is refused before it is parsed."""
+MAX_NESTING = 20
+"""Tables and arrays nested deeper than this are refused (no config needs more than ~5)."""
+
+
+def _nesting(value: Any) -> int:
+    """How deep tables and arrays nest in parsed TOML (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     """Validate config text; every error carries ``source:line key.path: message``."""
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [f"{source}: the config is larger than {MAX_CONFIG_BYTES // 1024} KiB; keep long "
+             "texts short (instructions are bounded too)"]
+        )  # fmt: skip
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{source}: not valid TOML: arrays or tables nested too deeply"]
+        ) from None
+    if _nesting(data) > MAX_NESTING:
+        raise ConfigError(
+            [f"{source}: tables and arrays are nested more than {MAX_NESTING} levels deep"]
+        )
     locator = KeyLocator(text)
     try:
         config = WorkflowConfig.model_validate(data)
     except ValidationError as exc:
         problems = [_describe(error, locator, source) for error in exc.errors()]
         raise ConfigError(problems) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: the config is nested too deeply to validate"]) from None
     from frontdesk.workflows.graph import check_graph
 
     issues = check_graph(config)

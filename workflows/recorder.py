@@ -27,6 +27,7 @@ from livekit.agents.voice.events import AgentStateChangedEvent
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import StaleOwnerError, StateError
+from frontdesk.state.crypto import Sealer
 from frontdesk.state.identity import caller_hash
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.store import Lease, SessionStore
@@ -74,6 +75,7 @@ class SessionRecorder:
         resumed_from: SessionState | None = None,
         held: bool = False,
         reindex: bool = False,
+        sealer: Sealer | None = None,
     ) -> None:
         self._session = session
         self._store = store
@@ -98,6 +100,8 @@ class SessionRecorder:
         self._attached = False
         self._held = held
         self._reindex = reindex
+        self._sealer = sealer
+        """Encrypts every stored string holding a sensitive value (None: nothing is sensitive)."""
         """Index the caller again when claiming (found under an earlier secret)."""
         """Held: nothing is claimed or written until :meth:`release` (an unverified caller)."""
         self._excluded: set[str] = set()
@@ -173,11 +177,12 @@ class SessionRecorder:
         stored = self._resumed_from
         unchanged = stored is not None and not self._new_items() and not self._reindex
         if not (self._stored_once and unchanged):
-            stored = self.full_state()
+            stored = self._plain_state()
+            sealed = self._seal_state(stored)
             if self._stored_once and not self._reindex:
-                await self._store.rewrite(lease, stored)
+                await self._store.rewrite(lease, sealed)
             else:
-                await self._store.create(stored, lease=lease, caller_identity=self._caller_identity)
+                await self._store.create(sealed, lease=lease, caller_identity=self._caller_identity)
             self._persisted.update(item["id"] for item in stored.items)
         assert stored is not None
         self._stored_once = True
@@ -259,7 +264,11 @@ class SessionRecorder:
         }
         self._sent_meta = meta
         if new_items or len(changed) > 1:
-            self.writer.submit(serialize_items(new_items), changed)
+            items = serialize_items(new_items)
+            if self._sealer is not None:
+                items = self._sealer.seal(items, context=self.session_id)
+                changed = self._sealer.seal(changed, context=self.session_id)
+            self.writer.submit(items, changed)
         return len(new_items)
 
     def _new_items(self) -> list[Any]:
@@ -286,7 +295,16 @@ class SessionRecorder:
         self._calls.append(record)
 
     def full_state(self) -> SessionState:
-        """The whole call as it is in memory: what a full rewrite stores after an outage."""
+        """The whole call as it is in memory, sealed: what a full rewrite stores after an outage."""
+        return self._seal_state(self._plain_state())
+
+    def _seal_state(self, state: SessionState) -> SessionState:
+        if self._sealer is None:
+            return state
+        sealed = self._sealer.seal(state.model_dump(mode="json"), context=state.session_id)
+        return SessionState.model_validate(sealed)
+
+    def _plain_state(self) -> SessionState:
         data: CallerData = self._session.userdata
         return SessionState(
             session_id=data.session_id,

@@ -35,6 +35,7 @@ from frontdesk.agents.userdata import CallerData
 from frontdesk.agents.verification import VerificationGate, withheld_history
 from frontdesk.errors import CorruptStateError, SessionNotFoundError, StateError
 from frontdesk.state.attempts import AttemptCounter, MemoryAttemptCounter
+from frontdesk.state.crypto import DataKeys, Sealer, open_sealed
 from frontdesk.state.identity import CallerKind, caller_hash, identity_hint, namespaced_identity
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
@@ -88,9 +89,16 @@ class Persistence:
     attempts: AttemptCounter = field(default_factory=MemoryAttemptCounter)
     """Failed verification attempts per caller (Redis-backed from ``open_persistence``)."""
 
+    data_keys: DataKeys | None = None
+    """Keys sealing sensitive fields at rest; None: derived from ``caller_secret`` (development)."""
+
     @property
     def secrets(self) -> tuple[bytes, ...]:
         return (self.caller_secret, *self.previous_secrets)
+
+    @property
+    def keys(self) -> DataKeys:
+        return self.data_keys or DataKeys.from_env(self.caller_secret, env={})
 
 
 @dataclass
@@ -272,7 +280,7 @@ async def find_resume_plan(
                     index_caller=not locked,
                 )  # fmt: skip
             if session_id is not None:
-                state = await store.load(session_id)
+                state = open_state(await store.load(session_id), workflow, persistence)
                 history = _decode_history(state)
                 if history is None:
                     await store.quarantine(session_id, "stored items are not LiveKit chat items")
@@ -307,6 +315,14 @@ async def find_resume_plan(
         start_agent=workflow.start,
     )
     return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
+
+
+def open_state(state: SessionState, workflow: Workflow, persistence: Persistence) -> SessionState:
+    """``state`` with its sealed (encrypted) strings opened, when the workflow seals any."""
+    if not workflow.sensitive_fields:
+        return state
+    opened = open_sealed(state.model_dump(mode="json"), persistence.keys, context=state.session_id)
+    return SessionState.model_validate(opened)
 
 
 def _owned_by(state: SessionState, identity: str, persistence: Persistence) -> bool:
@@ -439,6 +455,7 @@ async def start_call(
             caller_secret=persistence.caller_secret,
             resumed_from=state if entry == "resume" else None,
             held=held,
+            sealer=_sealer(workflow, persistence, data),
             reindex=bool(
                 entry == "resume"
                 and state is not None
@@ -472,6 +489,22 @@ async def start_call(
         call.recorder.attach()
         call.recorder.capture()
     return call
+
+
+def _sealer(workflow: Workflow, persistence: Persistence, data: CallerData) -> Sealer | None:
+    """What encrypts the copies of this call's sensitive values before they are stored."""
+    sensitive = workflow.sensitive_fields
+    if not sensitive:
+        return None
+
+    def values() -> list[str]:
+        known = [v for name, v in data.fields.items() if name in sensitive]
+        gate = data.gate
+        if gate is not None:
+            known += [*gate.withheld.values(), *gate.stored.values()]
+        return known
+
+    return Sealer(persistence.keys, values=values, finders=sensitive_finders(workflow))
 
 
 def _token_for(session_id: str, persistence: Persistence) -> str:
