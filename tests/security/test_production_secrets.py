@@ -38,7 +38,7 @@ def test_worker_start_refuses_the_development_secret() -> None:
 def test_worker_start_needs_the_data_key_when_fields_are_sensitive() -> None:
     workflow = sensitive_workflow()
     env = {**LIVEKIT_KEYS, **REDIS, **GOOD_SECRET}
-    with pytest.raises(WorkerSetupError, match="FRONTDESK_DATA_KEY.*account_number"):
+    with pytest.raises(WorkerSetupError, match=r"FRONTDESK_DATA_KEY.*account_number"):
         preflight(workflow, "start", env=env)
     with pytest.raises(WorkerSetupError, match="FRONTDESK_DATA_KEY"):
         preflight(workflow, "start", env={**env, "FRONTDESK_DATA_KEY": "not-base64-32-bytes"})
