@@ -49,6 +49,7 @@ from frontdesk.agents.prompt import (
     CallContext,
     fill_template,
     read_call_context,
+    template_fields,
 )
 from frontdesk.workflows.config import Workflow
 
@@ -136,9 +137,11 @@ class OfflineBrain(llm.LLM):
             else ""
         )
         if note.startswith(RESUME_NOTE_MARKER):
+            # a template naming a value not known (withheld until the caller verifies) is not
+            # said half-filled: the generic welcome instead
             welcome = (
                 fill_template(agent.resume, known)
-                if agent.resume
+                if agent.resume and template_fields(agent.resume) <= set(known)
                 else "Welcome back. Let's pick up where we left off."
             )
             follow_up = self._collect_or_reply(context, items, known, set(), ask_only=True)

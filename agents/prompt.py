@@ -138,6 +138,11 @@ def fill_template(template: str, values: Mapping[str, str]) -> str:
     return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: values.get(m.group(1), "that"), template)
 
 
+def template_fields(template: str) -> set[str]:
+    """The ``{field}`` placeholders of ``template``."""
+    return set(re.findall(r"\{([a-z][a-z0-9_]*)\}", template))
+
+
 def quote_value(value: str) -> str:
     """A caller-given value as it appears in instructions: one JSON string on one line.
 
