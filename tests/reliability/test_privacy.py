@@ -64,8 +64,11 @@ async def _full_call(workflow: Workflow, caller: str, persistence: Persistence, 
 
 
 async def test_no_raw_caller_identity_in_any_key_name_or_value(
-    start_redis: Any, workflow: Workflow
+    start_redis: Any, workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("livekit", "livekit.agents", "frontdesk", "redis", "asyncio"):
+        caplog.set_level(logging.DEBUG, logger=name)
     server: EmbeddedRedis = start_redis()
     client = connect_redis(server.url)
     persistence = make_persistence(client, workflow)
@@ -95,11 +98,20 @@ async def test_no_raw_caller_identity_in_any_key_name_or_value(
         keyed = f"frontdesk:caller:{hashed}".encode()
         assert keyed in index_keys
         assert hashlib.sha256(identity.encode()).hexdigest().encode() not in keyed  # an HMAC
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
+    logged_leaks = [
+        variant
+        for identity in IDENTITIES
+        for variant in _variants(identity)
+        if variant.decode() in logged
+    ]
     index_values = [v for key in index_keys for v in keyspace[key][1]]
     print(
         f"\n[identity scan] callers={len(IDENTITIES)} keys={len(keyspace)} "
-        f"caller_index_keys={len(index_keys)} raw_identity_occurrences={len(leaks)}"
+        f"caller_index_keys={len(index_keys)} raw_identity_occurrences={len(leaks)} "
+        f"log_records_at_debug={len(caplog.records)} raw_identities_in_logs={len(logged_leaks)}"
     )
+    assert not logged_leaks, logged_leaks
     assert len(index_keys) == len(IDENTITIES)
     assert all(len(v) == 32 and all(c in b"0123456789abcdef" for c in v) for v in index_values)
     assert not leaks, leaks[:5]

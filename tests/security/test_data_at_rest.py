@@ -80,3 +80,53 @@ async def test_no_plaintext_copy_of_a_sensitive_value_in_any_stored_key(
 def test_masking_keeps_only_the_last_four() -> None:
     assert mask("AC-48213") == "****8213"
     assert mask("1234") == "****"
+
+
+async def test_sessions_show_masks_and_export_decrypts_only_with_the_key(
+    redis_server: Any, redis_client: Any, tmp_path: Any
+) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    from .support import ROOT
+
+    config = tmp_path / "sensitive.toml"
+    config.write_text(
+        (ROOT / "config.toml").read_text().replace('example = "AC-48213"\n', "sensitive = true\n")
+    )
+    key = _key()
+    secret = "security-cli-secret-0123456789abcdef"
+    workflow = sensitive_workflow(extra_state='trust = "caller_id"')
+    store = RedisSessionStore(
+        redis_client, key_prefix="frontdesk", ttl=3600, lease_ttl=5, caller_secret=secret.encode()
+    )
+    from dataclasses import replace
+
+    p = replace(
+        persistence(store, redis_client, workflow),
+        caller_secret=secret.encode(),
+        data_keys=DataKeys.parse(key),
+    )
+    call = await start_call(workflow=workflow, caller_identity=NUMBER, persistence=p)
+    await call.session.run(user_input="hi, my internet is down")
+    await call.session.run(user_input=f"sure, it's {ACCOUNT}")
+    await call.aclose("caller dropped")
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+        return subprocess.run(
+            [sys.executable, "-m", "frontdesk", "sessions", *args, "--config", str(config)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env={**base, "FRONTDESK_REDIS_URL": redis_server.url,
+                 "FRONTDESK_STATE_SECRET": secret, "COLUMNS": "300", **env},
+        )  # fmt: skip
+
+    shown = await asyncio.to_thread(run, "show", call.session_id, FRONTDESK_DATA_KEY=key)
+    assert shown.returncode == 0, shown.stderr
+    assert "****8213" in shown.stdout and ACCOUNT not in shown.stdout
+    sealed = await asyncio.to_thread(run, "export", call.session_id)
+    assert sealed.returncode == 0 and ACCOUNT not in sealed.stdout
+    assert "exported encrypted" in sealed.stderr
+    opened = await asyncio.to_thread(run, "export", call.session_id, FRONTDESK_DATA_KEY=key)
+    assert ACCOUNT in opened.stdout
