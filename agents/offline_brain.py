@@ -39,7 +39,6 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from frontdesk.agents.patterns import Pattern, compile_pattern
 from frontdesk.agents.prompt import (
     HANDOFF_NOTE_MARKER,
     OPENING_NOTE_MARKER,
@@ -51,7 +50,8 @@ from frontdesk.agents.prompt import (
     read_call_context,
     template_fields,
 )
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""

@@ -27,12 +27,10 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from livekit.agents import ToolError
 from livekit.agents.llm import ChatContext, ChatItem, ChatMessage
-
-from frontdesk.state.attempts import AttemptCounter
 
 logger = logging.getLogger("frontdesk.agents")
 
@@ -40,6 +38,16 @@ WITHHELD = "[withheld until the caller is verified]"
 """What the model sees in place of a withheld value."""
 
 OnVerified = Callable[[], Awaitable[None]]
+
+
+class AttemptCounter(Protocol):
+    """Failed verification attempts per caller hash (see ``frontdesk.state.attempts``)."""
+
+    async def record_failure(self, caller_hash: str, *, window: float) -> int: ...
+
+    async def clear(self, caller_hash: str) -> None: ...
+
+
 Finder = Callable[[str], Iterable[tuple[int, int]]]
 """Spans ``(start, end)`` of values to hide in a text (a sensitive field's pattern)."""
 

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 
 from frontdesk.agents.offline_brain import Decision, OfflineBrain
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.prompt import read_call_context
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import TextPipeline, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 
 from .support import make_persistence, user_texts
 
@@ -162,7 +163,7 @@ async def test_hostile_caller_turns_cannot_reach_unknown_agents_or_record_invali
                 workflow=workflow,
                 caller_identity=f"+1555600000{number}",
                 persistence=persistence,
-                components=TextPipeline(llm=model),
+                components=Pipeline(llm=model),
             )
             said: list[str] = []
             try:

@@ -2,7 +2,7 @@
 
 The server speaks TLS only (a throwaway CA made with openssl), its ``default`` user is off, and
 the ``frontdesk`` user holds only the key pattern ``~frontdesk:*`` and the commands the store
-needs (``support.STORE_COMMANDS``, read off state/redis_store.py). A whole call, its resume,
+needs (``support.STORE_COMMANDS``, read off state/lua/ and state/). A whole call, its resume,
 listing and forgetting run through it without one ACL denial; anything outside the prefix or
 the command list is refused.
 """
@@ -16,9 +16,9 @@ from redis.exceptions import NoPermissionError
 
 from frontdesk.errors import StateError, StateUnavailableError
 from frontdesk.state import RedisSessionStore, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.persistence import open_persistence
-from frontdesk.workflows.session import start_call
+from frontdesk.state.identity import namespaced_identity
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import open_persistence, start_call
 
 from .support import ACCOUNT_ASK, SCRIPT, STATE_SECRET, TlsAclRedis, make_persistence, reply_of
 
@@ -55,7 +55,7 @@ async def test_call_over_tls_as_a_prefix_limited_acl_user_resumes_and_nothing_is
         session_id, agent = await _call_and_resume(workflow, persistence)
         assert agent == "support"
         assert [s.session_id for s in await store.list_sessions()] == [session_id]
-        assert await store.forget_caller(CALLER) == 1
+        assert await store.forget_caller(namespaced_identity("sip", CALLER)) == 1
 
         with tls_redis.admin_sync() as admin:
             denials = admin.acl_log()

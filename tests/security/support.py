@@ -10,9 +10,10 @@ from livekit.agents import llm
 from livekit.agents.llm import ChatContext
 
 from frontdesk.agents.offline_brain import OfflineBrain, OfflineBrainStream
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.state.attempts import RedisAttemptCounter
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.session import Persistence, TextPipeline
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.runtime import Persistence
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "AC-48213"
@@ -56,8 +57,8 @@ def persistence(store: Any, client: Any, workflow: Workflow, **state: Any) -> Pe
     )
 
 
-def pipeline(brain: OfflineBrain) -> TextPipeline:
-    return TextPipeline(llm=brain)
+def pipeline(brain: OfflineBrain) -> Pipeline:
+    return Pipeline(llm=brain)
 
 
 def said(run: Any) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.crypto import DataKeys, is_sealed, mask
-from frontdesk.workflows.session import Persistence, start_call
+from frontdesk.workflows.runtime import Persistence, start_call
 from tests.reliability.support import dump_keyspace
 
 from .support import ACCOUNT, SECRET, persistence, said, sensitive_workflow

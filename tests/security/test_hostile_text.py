@@ -20,9 +20,9 @@ from rich.console import Console
 
 from frontdesk.agents.prompt import read_call_context, render_instructions
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.config import parse_workflow
-from frontdesk.workflows.display import plain, shown
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.cli.display import plain, shown
+from frontdesk.workflows.definition import parse_workflow
+from frontdesk.workflows.runtime import start_call
 
 from .support import ROOT
 

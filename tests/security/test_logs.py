@@ -14,7 +14,7 @@ import pytest
 from livekit import rtc
 
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.runtime import start_call
 from tests.worker.test_decisions import remote_participant
 from tests.worker.test_entrypoint import FakeCall, Harness, run_entrypoint
 
@@ -42,7 +42,7 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 async def test_the_workers_log_lines_name_no_caller(
     monkeypatch: pytest.MonkeyPatch, debug_logs: pytest.LogCaptureFixture
 ) -> None:
-    from frontdesk.workflows.config import load_workflow
+    from frontdesk.workflows.definition import load_workflow
     from frontdesk.workflows.worker import JobSetup
 
     workflow = load_workflow(ROOT / "config.toml")

@@ -14,8 +14,8 @@ import pytest
 from frontdesk.errors import WorkerSetupError
 from frontdesk.state import RedisSessionStore, caller_hash
 from frontdesk.state.identity import namespaced_identity, normalise_phone_number
-from frontdesk.workflows.config import load_workflow
-from frontdesk.workflows.session import Persistence, start_call
+from frontdesk.workflows.definition import load_workflow
+from frontdesk.workflows.runtime import Persistence, start_call
 from frontdesk.workflows.worker import preflight
 from tests.worker.conftest import LIVEKIT_KEYS
 

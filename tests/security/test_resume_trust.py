@@ -18,7 +18,7 @@ import pytest
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.identity import namespaced_identity
 from frontdesk.state.tokens import issue_token
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.runtime import start_call
 
 from .support import (
     ACCOUNT,

@@ -84,7 +84,7 @@ async def test_finish_call_passes_the_hang_up_on() -> None:
     import time
     from types import SimpleNamespace
 
-    from frontdesk.workflows.metrics import CallMetrics
+    from frontdesk.workflows.runtime import CallMetrics
     from frontdesk.workflows.worker import finish_call
 
     seen: list[bool] = []

@@ -20,10 +20,10 @@ from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
 from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.redis_store import RedisSessionStore
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime.session import Persistence
 
-logger = logging.getLogger("frontdesk.state")
+logger = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
 
@@ -62,16 +62,7 @@ async def open_persistence(
             sentinel_service=settings.sentinel_service,
         )
         stack.push_async_callback(client.aclose)
-        store = RedisSessionStore(
-            client,
-            key_prefix=settings.key_prefix,
-            ttl=settings.ttl,
-            lease_ttl=settings.lease_ttl,
-            snapshot_every=settings.snapshot_every,
-            max_items=settings.max_items,
-            max_bytes=settings.max_bytes,
-            caller_secret=secret,
-        )
+        store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
         yield Persistence(
             store=store,
             settings=settings,

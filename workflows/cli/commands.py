@@ -13,23 +13,39 @@ import json
 import logging
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
-from frontdesk.workflows.display import masked, shown
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
+from frontdesk.workflows.cli.display import shown
+from frontdesk.workflows.cli.render import (
+    console,
+    err_console,
+    print_lines,
+    print_providers,
+    print_session,
+    print_session_list,
+    print_turn,
+)
+from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
+from frontdesk.workflows.runtime import (
+    DEMO_SCENARIO,
+    Scenario,
+    ScenarioRunner,
+    TurnResult,
+    build_transcript,
+    load_scenario,
+    open_persistence,
+    open_state,
+    reply_of,
+    start_call,
+)
+from frontdesk.workflows.worker import run_worker
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -42,9 +58,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("livekit.agents").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
-def _workflow(path: str | None) -> Any:
-    from frontdesk.workflows.config import load_workflow
-
+def _workflow(path: str | None) -> Workflow:
     return load_workflow(path or _default_config())
 
 
@@ -71,8 +85,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.graph import render_graph
-
     workflow = _workflow(args.config)
     print(render_graph(workflow.config, args.format))
     return 0
@@ -81,34 +93,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- simulate, demo
 
 
-def _print_lines(lines: list[tuple[str | None, str]], handoffs: list[dict[str, Any]]) -> None:
-    """Each spoken line with its agent, and a handoff marker where the speaker changes."""
-    pending = list(handoffs)
-    for agent, text in lines:
-        while pending and pending[0]["to"] == agent:
-            handoff = pending.pop(0)
-            console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-        console.print(f"[bold]{agent}[/]: {shown(text)}")
-    for handoff in pending:
-        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-
-
-def _print_turn(result: Any) -> None:
-    if result.event == "disconnect":
-        console.print("[magenta]✂ the caller drops[/]")
-    elif result.event == "reconnect":
-        console.print("[magenta]☎ the same caller calls back[/]")
-    else:
-        console.print(f"[cyan]caller[/]: {shown(result.user)}")
-    _print_lines(result.lines, result.handoffs)
-    for failure in result.failures:
-        console.print(f"  [red]✗ turn {result.turn}: {shown(failure)}[/]")
-
-
-async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> list[Any]:
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.simulate import ScenarioRunner
-
+async def _run_scenario(
+    scenario: Scenario, workflow: Workflow, *, use_state: bool
+) -> list[TurnResult]:
     if not use_state:
         return await ScenarioRunner(workflow=workflow, persistence=None).run(scenario)
     async with open_persistence(workflow) as persistence:
@@ -116,8 +103,6 @@ async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> lis
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.simulate import load_scenario
-
     scenario = load_scenario(args.scenario)
     config_path = args.config or scenario.config_path() or _default_config()
     workflow = _workflow(str(config_path) if config_path else None)
@@ -130,7 +115,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(json.dumps(result.model_dump(exclude=hidden)))
     else:
         for result in results:
-            _print_turn(result)
+            print_turn(result)
     failed = [result for result in results if not result.ok]
     summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
     (err_console if args.json else console).print(
@@ -140,8 +125,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.simulate import load_scenario
-
     scenario = load_scenario(DEMO_SCENARIO)
     workflow = _workflow(args.config)
     console.print(
@@ -151,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     results = asyncio.run(_run_scenario(scenario, workflow, use_state=True))
     for result in results:
-        _print_turn(result)
+        print_turn(result)
     failed = [result for result in results if not result.ok]
     console.print(
         "\n[green]✓ demo finished: every expectation held[/]"
@@ -164,19 +147,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- chat
 
 
-async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
-    from livekit.agents.voice.run_result import RunResult
-
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.session import start_call
-    from frontdesk.workflows.simulate import reply_of
-
+async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> None:
     async with open_persistence(workflow, embedded_dir=embedded_dir) as persistence:
         call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
 
-        def show(events: list[Any], agent: str | None) -> None:
+        def show(events: list[RunEvent], agent: str | None) -> None:
             reply = reply_of(events, agent)
-            _print_lines(reply.lines, reply.handoffs)
+            print_lines(reply.lines, reply.handoffs)
 
         state = "resumed" if call.resumed else "new call"
         console.print(
@@ -225,10 +202,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 async def _sessions(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.session import open_state
-    from frontdesk.workflows.transcript import build_transcript
-
     workflow = _workflow(args.config)
     embedded_dir = Path(args.state_dir) if args.state_dir else None
     async with open_persistence(
@@ -236,18 +209,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     ) as persistence:
         store = persistence.store
         if args.action == "list":
-            summaries = await store.list_sessions()
-            table = Table("session", "caller hash", "agent", "turns", "age")
-            table.columns[0].no_wrap = True
-            for summary in summaries:
-                table.add_row(
-                    summary.session_id,
-                    (summary.caller_hash or "-")[:12],
-                    summary.agent,
-                    str(summary.turns),
-                    f"{time.time() - summary.updated_at:.0f}s",
-                )
-            console.print(table)
+            print_session_list(await store.list_sessions())
             return 0
         if args.action == "forget-caller":
             return await _forget_caller(store, args.target)
@@ -259,28 +221,11 @@ async def _sessions(args: argparse.Namespace) -> int:
         if args.action == "export":
             return _export(workflow, persistence, state)
         state = open_state(state, workflow, persistence)
-        secret_values = [v for k, v in state.caller_data.items() if k in workflow.sensitive_fields]
-        transcript = build_transcript(state.session_id, state.items)
-        console.print(
-            f"[bold]session {shown(state.session_id)}[/] workflow "
-            f"{shown(state.workflow)}@{shown(state.workflow_hash)} "
-            f"agent {shown(state.current_agent)}, {state.turns} turns"
+        print_session(
+            state,
+            build_transcript(state.session_id, state.items),
+            sensitive=workflow.sensitive_fields,
         )
-        for line in transcript.lines:
-            who = "caller" if line.role == "caller" else line.agent
-            console.print(f"  [bold]{shown(who)}[/]: {shown(masked(line.text, secret_values))}")
-        console.print("handoff trail:")
-        for entry in state.handoff_trail:
-            console.print(
-                f"  {shown(entry.from_agent)} → {shown(entry.to_agent)}: {shown(entry.reason)}"
-            )
-        data = _masked_data(workflow, state.caller_data)
-        console.print(f"caller data: {shown(json.dumps(data))}")
-        for number, record in enumerate(state.calls, start=1):
-            console.print(
-                f"call {number}: {record.ended_at - record.started_at:.1f}s, "
-                f"{'resumed, ' if record.resumed else ''}ended: {shown(record.reason)}"
-            )
         return 0
 
 
@@ -308,12 +253,14 @@ async def _forget_caller(store: Any, target: str) -> int:
     for form in dict.fromkeys(forms):
         for keyed in stores:
             removed += await keyed.forget_caller(form)
-    shown = " and ".join(dict.fromkeys(forms))
+    looked_up = " and ".join(dict.fromkeys(forms))
     if removed:
-        console.print(f"removed {removed} session(s) of that caller (looked up as {shown})")
+        console.print(
+            f"removed {removed} session(s) of that caller (looked up as {shown(looked_up)})"
+        )
         return 0
     hints = [
-        f"it was looked up as {shown}",
+        f"it was looked up as {looked_up}",
         f"sessions stored under an earlier {SECRET_ENV} are only found with it listed in "
         f"{PREVIOUS_SECRETS_ENV}",
     ]
@@ -340,7 +287,6 @@ def _masked_data(workflow: Any, data: dict[str, str]) -> dict[str, str]:
 def _export(workflow: Any, persistence: Any, state: Any) -> int:
     """``sessions export``: sensitive values decrypted only when ``FRONTDESK_DATA_KEY`` is set."""
     from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
-    from frontdesk.workflows.session import open_state
 
     if data_key_is_configured():
         state = open_state(state, workflow, persistence)
@@ -363,14 +309,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.providers import cmd_providers as show_providers
-
-    return show_providers(_workflow(args.config), console)
+    return print_providers(_workflow(args.config), console)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.worker import run_worker
-
     return run_worker(list(args.livekit_args), args.config or _default_config())
 
 
