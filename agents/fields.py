@@ -102,6 +102,10 @@ def make_record_tool(
             )
             raise ToolError(problem)
         value = str(raw_arguments[field_name]).strip()
+        gate = data.gate
+        if gate is not None and gate.guards(field_name):
+            # a resumed caller repeating a verification field: checked against the stored value
+            await gate.check(field_name, value, context)
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +54,7 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""
@@ -81,7 +81,7 @@ class OfflineBrain(llm.LLM):
     def __init__(self, *, workflow: Workflow) -> None:
         super().__init__()
         self._workflow = workflow
-        self._finders: dict[str, re.Pattern[str]] = {}
+        self._finders: dict[str, Pattern] = {}
 
     @property
     def model(self) -> str:
@@ -246,15 +246,29 @@ def _forced_tool(tool_choice: object) -> str | None:
     return None
 
 
-def value_finder(pattern: str) -> re.Pattern[str]:
-    """``pattern`` as a search that only matches whole tokens (no '48213' inside 'AC-48213')."""
-    return re.compile(rf"(?<![\w-])(?:{pattern})(?![\w-])", re.IGNORECASE)
+def value_finder(pattern: str) -> Pattern:
+    """``pattern`` as a case-insensitive RE2 search (whole tokens are checked by the caller)."""
+    return compile_pattern(pattern, ignore_case=True)
 
 
-def _search_value(finder: re.Pattern[str], exact: re.Pattern[str], utterance: str) -> str | None:
-    """The first token of ``utterance`` that is a valid value, in the case the pattern wants."""
-    for match in finder.finditer(utterance):
-        for candidate in (match.group(0), match.group(0).upper()):
+def _is_token_char(text: str, index: int) -> bool:
+    if index < 0 or index >= len(text):
+        return False
+    char = text[index]
+    return char == "-" or char == "_" or char.isalnum()
+
+
+def _search_value(finder: Pattern, exact: Pattern, utterance: str) -> str | None:
+    """The first whole token of ``utterance`` that is a valid value, in the case the pattern
+    wants (no '48213' inside 'AC-48213'): a match anchored at each token start, in RE2."""
+    for start in range(len(utterance)):
+        if _is_token_char(utterance, start - 1):
+            continue
+        match = finder.match(utterance, start)
+        if match is None or match.end() == start or _is_token_char(utterance, match.end()):
+            continue
+        text = match.group(0)
+        for candidate in (text, text.upper()):
             if exact.fullmatch(candidate):
                 return candidate
     return None

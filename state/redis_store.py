@@ -55,6 +55,7 @@ not decode responses (see :func:`.connection.connect_redis`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -177,6 +178,15 @@ class RedisSessionStore:
     def quarantine_keys(self, session_id: str) -> tuple[str, str, str]:
         """``(meta, items, snap)`` names a corrupt session is renamed to."""
         return self._keys.quarantine(session_id)
+
+    def with_secret(self, secret: bytes) -> RedisSessionStore:
+        """This store keyed by another caller secret: callers indexed under an earlier one."""
+        other = copy.copy(self)
+        other.callers = RedisCallerIndex(
+            self._client, self._keys, self._scripts, caller_secret=secret, ttl_ms=self._ttl_ms
+        )
+        other.admin = RedisSessionAdmin(self._client, self._keys, other.callers)
+        return other
 
     def caller_key(self, caller_identity: str) -> str:
         """The caller index key of an identity (holds its HMAC, never the identity)."""

@@ -146,7 +146,7 @@ async def test_a_record_and_a_transfer_in_one_response_both_take_effect(serve) -
             assert call.session.current_agent.id == "support"
             # no tool reply from the receptionist: the transfer and support's reply
             _, reply = server.completions()
-            assert "- account_number: AC-55555" in system_text(reply)
+            assert '- account_number: "AC-55555"' in system_text(reply)
             assert said(run)[0] == "Let me get you to support."
             assert all("account number?" not in line for line in said(run))
 

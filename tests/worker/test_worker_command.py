@@ -97,7 +97,11 @@ def test_credentials_may_come_as_livekit_flags(workflow: Workflow) -> None:
 
 
 def test_start_with_redis_and_credentials_passes(workflow: Workflow) -> None:
-    env = {**LIVEKIT_KEYS, "FRONTDESK_REDIS_URL": "redis://localhost:6379/0"}
+    env = {
+        **LIVEKIT_KEYS,
+        "FRONTDESK_REDIS_URL": "redis://localhost:6379/0",
+        "FRONTDESK_STATE_SECRET": "a-long-random-production-secret",
+    }
     assert preflight(workflow, "start", env=env) == "offline"
 
 

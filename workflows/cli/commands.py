@@ -22,6 +22,7 @@ from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
+from frontdesk.workflows.cli.display import shown
 from frontdesk.workflows.cli.render import (
     console,
     err_console,
@@ -45,6 +46,7 @@ from frontdesk.workflows.runtime import (
     build_transcript,
     load_scenario,
     open_persistence,
+    open_state,
     reply_of,
     start_call,
 )
@@ -83,12 +85,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = workflow.config
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
-        f"[green]✓[/] {workflow.source}: workflow [bold]{workflow.name}[/] "
+        f"[green]✓[/] {shown(workflow.source)}: workflow [bold]{shown(workflow.name)}[/] "
         f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
-        f"identity {workflow.identity}"
+        f"identity {shown(workflow.identity)}"
     )
     for warning in workflow.warnings:
-        console.print(f"[yellow]warning[/] {warning}")
+        console.print(f"[yellow]warning[/] {shown(warning, lines=True)}")
     return 0
 
 
@@ -134,6 +136,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             exclude = {"failures"} if result.ok else set()
             if not result.skipped:
                 exclude.add("skipped")
+            if result.resumed is None:
+                exclude.add("resumed")
             print(json.dumps(result.model_dump(exclude=exclude)))
     else:
         for result in results:
@@ -189,7 +193,7 @@ async def _chat(
 
         state = "resumed" if call.resumed else "new call"
         console.print(
-            f"[dim]{state} {call.session_id[:8]} as {caller}. Type as the caller; "
+            f"[dim]{state} {call.session_id[:8]} as {shown(caller)}. Type as the caller; "
             "/drop hangs up and calls back, /data shows caller data, /quit ends.[/]"
         )
         show(list(call.opening.events) if call.opening else [], None)
@@ -204,7 +208,7 @@ async def _chat(
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
-                    console.print(json.dumps(call.userdata.fields))
+                    console.print(shown(json.dumps(_masked_data(workflow, call.userdata.fields))))
                     continue
                 if text == "/drop":
                     await call.aclose("caller dropped")
@@ -255,19 +259,91 @@ async def _sessions(args: argparse.Namespace) -> int:
             print_session_list(await store.list_sessions())
             return 0
         if args.action == "forget-caller":
-            removed = await store.forget_caller(args.target)
-            console.print(f"removed {removed} session(s) of that caller")
-            return 0
+            return await _forget_caller(store, args.target)
         if args.action == "delete":
             await store.delete(args.target)
             console.print(f"deleted session {args.target}")
             return 0
         state = await store.load(args.target)
         if args.action == "export":
-            print(state.model_dump_json(indent=2))
-            return 0
-        print_session(state, build_transcript(state.session_id, state.items))
+            return _export(workflow, persistence, state)
+        state = open_state(state, workflow, persistence)
+        print_session(
+            state,
+            build_transcript(state.session_id, state.items),
+            sensitive=workflow.sensitive_fields,
+        )
         return 0
+
+
+async def _forget_caller(store: Any, target: str) -> int:
+    """Forget every session of a caller, under each form the identity can be stored in."""
+    from frontdesk.state.identity import (
+        PREVIOUS_SECRETS_ENV,
+        SECRET_ENV,
+        namespaced_identity,
+        normalise_phone_number,
+        previous_secrets_from_env,
+        split_namespaced,
+    )
+
+    kind, bare = split_namespaced(target.strip())
+    if kind is not None:
+        forms = [f"{kind}:{bare}"]
+    else:
+        forms = [namespaced_identity("sip", bare), namespaced_identity("web", bare)]
+    stores = [store]
+    with_secret = getattr(store, "with_secret", None)
+    if with_secret is not None:
+        stores += [with_secret(old) for old in previous_secrets_from_env()]
+    removed = 0
+    for form in dict.fromkeys(forms):
+        for keyed in stores:
+            removed += await keyed.forget_caller(form)
+    looked_up = " and ".join(dict.fromkeys(forms))
+    if removed:
+        console.print(
+            f"removed {removed} session(s) of that caller (looked up as {shown(looked_up)})"
+        )
+        return 0
+    hints = [
+        f"it was looked up as {looked_up}",
+        f"sessions stored under an earlier {SECRET_ENV} are only found with it listed in "
+        f"{PREVIOUS_SECRETS_ENV}",
+    ]
+    if kind is None and normalise_phone_number(bare) is None and any(c.isdigit() for c in bare):
+        hints.append("it is not a phone number Frontdesk can normalise (E.164: +, country code)")
+    err_console.print(
+        "found no session of that caller; nothing removed. Possible reasons: " + "; ".join(hints),
+        soft_wrap=True,
+        markup=False,
+    )
+    return 0
+
+
+def _masked_data(workflow: Any, data: dict[str, str]) -> dict[str, str]:
+    """Caller data as screens show it: sensitive values masked (``****8213``)."""
+    from frontdesk.state.crypto import mask
+
+    return {
+        name: mask(value) if name in workflow.sensitive_fields else value
+        for name, value in data.items()
+    }
+
+
+def _export(workflow: Any, persistence: Any, state: Any) -> int:
+    """``sessions export``: sensitive values decrypted only when ``FRONTDESK_DATA_KEY`` is set."""
+    from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
+
+    if data_key_is_configured():
+        state = open_state(state, workflow, persistence)
+    elif workflow.sensitive_fields:
+        err_console.print(
+            f"note: {DATA_KEY_ENV} is not set: sensitive values are exported encrypted",
+            markup=False,
+        )
+    print(state.model_dump_json(indent=2))
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -378,7 +454,7 @@ def _guarded(run: Callable[[], int]) -> int:
     try:
         return run()
     except FrontdeskError as exc:
-        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[red]error:[/] {shown(exc, limit=20_000, lines=True)}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -386,7 +462,8 @@ def _guarded(run: Callable[[], int]) -> int:
         if os.environ.get("FRONTDESK_DEBUG"):
             traceback.print_exc()
         err_console.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)"
+            f"[red]internal error:[/] {type(exc).__name__}: {shown(exc)} "
+            "(FRONTDESK_DEBUG=1 shows the traceback)"
         )
         return 1
 

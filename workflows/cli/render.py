@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from frontdesk.errors import WorkerSetupError
+from frontdesk.state.crypto import mask
 from frontdesk.state.models import SessionState, SessionSummary
+from frontdesk.workflows.cli.display import masked, shown
 from frontdesk.workflows.definition import ComponentOverride, Workflow
 from frontdesk.workflows.providers import (
     OVERRIDABLE_SLOTS,
@@ -41,7 +43,7 @@ def print_lines(
         while pending and pending[0]["to"] == agent:
             handoff = pending.pop(0)
             console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-        console.print(f"[bold]{agent}[/]: {text}")
+        console.print(f"[bold]{agent}[/]: {shown(text)}")
     for handoff in pending:
         console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
 
@@ -52,12 +54,12 @@ def print_turn(result: TurnResult) -> None:
     elif result.event == "reconnect":
         console.print("[magenta]☎ the same caller calls back[/]")
     else:
-        console.print(f"[cyan]caller[/]: {result.user}")
+        console.print(f"[cyan]caller[/]: {shown(result.user)}")
     print_lines(result.lines, result.handoffs)
     for failure in result.failures:
-        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+        console.print(f"  [red]✗ turn {result.turn}: {shown(failure)}[/]")
     for skipped in result.skipped:
-        console.print(f"  [yellow]∅ turn {result.turn}: {skipped}[/]")
+        console.print(f"  [yellow]∅ turn {result.turn}: {shown(skipped)}[/]")
 
 
 # --------------------------------------------------------------------------- sessions
@@ -77,22 +79,31 @@ def print_session_list(summaries: Sequence[SessionSummary]) -> None:
     console.print(table)
 
 
-def print_session(state: SessionState, transcript: Transcript) -> None:
+def print_session(
+    state: SessionState, transcript: Transcript, *, sensitive: frozenset[str] = frozenset()
+) -> None:
+    """A stored session: stored text shown as text (escaped, control characters stripped),
+    ``sensitive`` fields masked (``****8213``) wherever their values appear."""
+    secret_values = [v for k, v in state.caller_data.items() if k in sensitive]
     console.print(
-        f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
-        f"agent {state.current_agent}, {state.turns} turns"
+        f"[bold]session {shown(state.session_id)}[/] workflow "
+        f"{shown(state.workflow)}@{shown(state.workflow_hash)} "
+        f"agent {shown(state.current_agent)}, {state.turns} turns"
     )
     for line in transcript.lines:
         who = "caller" if line.role == "caller" else line.agent
-        console.print(f"  [bold]{who}[/]: {line.text}")
+        console.print(f"  [bold]{shown(who)}[/]: {shown(masked(line.text, secret_values))}")
     console.print("handoff trail:")
     for entry in state.handoff_trail:
-        console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
-    console.print(f"caller data: {json.dumps(state.caller_data)}")
+        console.print(
+            f"  {shown(entry.from_agent)} → {shown(entry.to_agent)}: {shown(entry.reason)}"
+        )
+    data = {k: mask(v) if k in sensitive else v for k, v in state.caller_data.items()}
+    console.print(f"caller data: {shown(json.dumps(data))}")
     for number, record in enumerate(state.calls, start=1):
         console.print(
             f"call {number}: {record.ended_at - record.started_at:.1f}s, "
-            f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
+            f"{'resumed, ' if record.resumed else ''}ended: {shown(record.reason)}"
         )
 
 

@@ -91,6 +91,28 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                         + (f" (its routes: {', '.join(targets)})" if targets else ""),
                     )
                 )
+    for field_name, spec in config.caller_data.items():
+        for index, other in enumerate(spec.verify_with):
+            path = ("caller_data", field_name, "verify_with", index)
+            if other not in config.caller_data:
+                issues.append(GraphIssue(path, _unknown("caller_data field", other, field_names)))
+        if spec.verify_with and not spec.sensitive:
+            issues.append(
+                GraphIssue(
+                    ("caller_data", field_name, "verify_with"),
+                    "verify_with only applies to a field marked sensitive = true",
+                )
+            )
+    resume = config.state.resume
+    if resume.lockout >= config.state.resume_window > 0:
+        issues.append(
+            GraphIssue(
+                ("state", "resume", "lockout"),
+                "the lock-out is not shorter than state.resume_window: a locked-out caller's "
+                "genuine owner could never resume afterwards",
+                is_error=False,
+            )
+        )
 
     if start in config.agents:
         reachable = reachable_from(config, start)

@@ -27,6 +27,7 @@ from frontdesk.workflows.runtime.session import (
     ResumeLookup,
     cap_for_resume,
     find_resume_plan,
+    open_state,
     start_call,
     valid_caller_data,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "load_scenario",
     "meta_of",
     "open_persistence",
+    "open_state",
     "parse_scenario",
     "reply_of",
     "serialize_items",

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from frontdesk.errors import StateError
+from frontdesk.state.attempts import RedisAttemptCounter
 from frontdesk.state.connection import connect_redis
+from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
 from frontdesk.state.embedded import EmbeddedRedis
-from frontdesk.state.identity import caller_secret_from_env
+from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime.session import Persistence
@@ -61,4 +63,28 @@ async def open_persistence(
         )
         stack.push_async_callback(client.aclose)
         store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
-        yield Persistence(store=store, settings=settings, caller_secret=secret)
+        yield Persistence(
+            store=store,
+            settings=settings,
+            caller_secret=secret,
+            previous_secrets=previous_secrets_from_env(),
+            attempts=RedisAttemptCounter(client, key_prefix=settings.key_prefix),
+            data_keys=data_keys(workflow, secret),
+        )
+
+
+def data_keys(workflow: Workflow, secret: bytes) -> DataKeys:
+    """``FRONTDESK_DATA_KEY``, or a development key derived from the secret (warned about)."""
+    try:
+        keys = DataKeys.from_env(secret)
+    except DataKeyError as exc:
+        raise StateError(str(exc)) from None
+    if keys.development and workflow.sensitive_fields:
+        logger.warning(
+            "%s is not set: sensitive fields (%s) are encrypted with a key derived from the "
+            "caller-index secret; set %s in production",
+            DATA_KEY_ENV,
+            ", ".join(sorted(workflow.sensitive_fields)),
+            DATA_KEY_ENV,
+        )
+    return keys
