@@ -15,6 +15,7 @@ from pathlib import Path
 
 from frontdesk.errors import StateError
 from frontdesk.state.connection import connect_redis
+from frontdesk.state.durability import with_durability
 from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env
 from frontdesk.state.redis_store import RedisSessionStore
@@ -70,4 +71,14 @@ async def open_persistence(
             max_bytes=settings.max_bytes,
             caller_secret=secret,
         )
-        yield Persistence(store=store, settings=settings, caller_secret=secret)
+        yield Persistence(
+            store=with_durability(
+                store,
+                client,
+                durability=settings.durability,
+                ttl=settings.ttl,
+                timeout=settings.durability_timeout,
+            ),
+            settings=settings,
+            caller_secret=secret,
+        )
