@@ -446,6 +446,17 @@ class RedisTarget:
                     remaining.remove(key)
         return total
 
+    def cpu_seconds(self) -> float:
+        """``used_cpu_user`` + ``used_cpu_sys`` of every master (Redis's own CPU time)."""
+        from redis import Redis
+
+        total = 0.0
+        for port in self.masters():
+            with Redis(host="127.0.0.1", port=port) as node:
+                info = node.info("cpu")
+                total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return total
+
     def commands_processed(self) -> int:
         from redis import Redis
 
@@ -490,6 +501,7 @@ async def simulate(target: RedisTarget, settings: SimSettings) -> dict[str, Any]
         return rng.choice(live)
 
     commands_before = target.commands_processed()
+    redis_cpu_before = target.cpu_seconds()
     wall_started = time.monotonic()
     records: list[CallerRecord] = []
 
@@ -546,12 +558,15 @@ async def simulate(target: RedisTarget, settings: SimSettings) -> dict[str, Any]
         records.append(record)
         await asyncio.sleep(rng.uniform(0, settings.think[1] * 4))
         worker = pick(None)
-        try:
-            opened = await worker.request("open", caller=record.caller)
-        except WorkerDied:
-            worker, _ = await reconnect(record, worker, 0, None)
-            opened = {"session_id": ""}
-        record.session_id = opened["session_id"] or record.session_id
+        for _ in range(20):
+            try:
+                opened = await worker.request("open", caller=record.caller)
+                break
+            except WorkerDied:  # killed while starting the call: the caller simply calls again
+                worker = pick(worker)
+        else:
+            raise RuntimeError(f"{record.caller}: no worker could start the call")
+        record.session_id = opened["session_id"]
         done = 0
         while done < len(record.lines):
             await asyncio.sleep(rng.uniform(*settings.think))
@@ -614,6 +629,7 @@ async def simulate(target: RedisTarget, settings: SimSettings) -> dict[str, Any]
             await killing
     wall = time.monotonic() - wall_started
     commands = target.commands_processed() - commands_before
+    redis_cpu = target.cpu_seconds() - redis_cpu_before
     for result in results:
         if isinstance(result, BaseException):
             tally.errors.append(f"{type(result).__name__}: {result}")
@@ -678,6 +694,8 @@ async def simulate(target: RedisTarget, settings: SimSettings) -> dict[str, Any]
         "redis_ops_per_s": commands / wall if wall > 0 else None,
         "redis_commands_per_turn": commands / max(1, turns_total),
         "redis_bytes_per_session": sum(memory) / max(1, len(memory)),
+        "redis_cpu_s": redis_cpu,
+        "redis_cpu_us_per_turn": 1e6 * redis_cpu / max(1, turns_total),
         "wall_s": wall,
         "worker_spawn_s": spawn_seconds,
         "worker_cpu_s": cpu_workers,
@@ -698,6 +716,7 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"Redis ops/s={figures['redis_ops_per_s']:.0f} "
         f"({figures['redis_commands_per_turn']:.1f} per turn) "
         f"Redis/session={figures['redis_bytes_per_session'] / 1024:.1f} KiB "
+        f"Redis CPU/turn={figures['redis_cpu_us_per_turn']:.0f} µs "
         f"worker CPU/turn={figures['worker_cpu_ms_per_turn']:.1f} ms "
         f"turns/s={figures['turns_per_s']:.1f} wall={figures['wall_s']:.1f}s"
     )
@@ -758,6 +777,7 @@ async def run(ctx: Any) -> dict[str, Any]:
             f"{_ms(r['persist_ms_p50'])} / {_ms(r['persist_ms_p99'])}",
             f"{r['redis_ops_per_s']:.0f}",
             f"{r['redis_bytes_per_session'] / 1024:.1f} KiB",
+            f"{r['redis_cpu_us_per_turn']:.0f}",
             f"{r['worker_cpu_ms_per_turn']:.1f}",
         ]
         for r in runs
@@ -775,6 +795,7 @@ async def run(ctx: Any) -> dict[str, Any]:
                 "persist ms p50 / p99",
                 "Redis ops/s",
                 "Redis / session",
+                "Redis CPU µs / turn",
                 "worker CPU ms / turn",
             ],
             rows,

@@ -22,13 +22,8 @@ def persistence_on(
 ) -> Persistence:
     """What ``open_persistence`` builds on ``client`` (durability layer included)."""
     settings = state_settings(workflow, **overrides)
-    store = RedisSessionStore(
-        client,
-        key_prefix=settings.key_prefix,
-        ttl=settings.ttl,
-        lease_ttl=settings.lease_ttl,
-        snapshot_every=settings.snapshot_every,
-        caller_secret=STATE_SECRET.encode(),
+    store = RedisSessionStore.from_settings(
+        settings, client=client, caller_secret=STATE_SECRET.encode()
     )
     return Persistence(
         store=with_durability(
