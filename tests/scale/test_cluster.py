@@ -11,8 +11,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from bench.topology import LocalCluster
 from frontdesk.state import connect_redis
 from frontdesk.workflows.config import Workflow
@@ -40,6 +38,12 @@ async def test_every_key_a_session_writes_lives_in_one_slot_and_sessions_spread_
     cluster: LocalCluster, workflow: Workflow
 ) -> None:
     client = connect_redis(cluster.seed_url, mode="cluster")
+    topology = cluster.topology()
+    masters = [n for n in topology if n.role == "master"]
+    replicas = [n for n in topology if n.role == "slave"]
+    assert len(masters) == 3 and len(replicas) == 3
+    assert {r.master_id for r in replicas} == {m.node_id for m in masters}
+    assert sum(high - low + 1 for m in masters for low, high in m.slots) == 16384
     persistence = persistence_on(client, workflow)
     store: Any = persistence.store
     calls = [PlayedCall(caller=f"+1555300{i:04d}", lines=call_lines(2)) for i in range(12)]
@@ -243,15 +247,3 @@ async def test_a_master_killed_mid_call_fails_over_to_its_replica_and_every_call
         assert lost == 0 and duplicated == 0
     finally:
         await client.aclose()
-
-
-@pytest.mark.parametrize("seed", [0])
-def test_cluster_fixture_is_three_masters_with_one_replica_each(
-    cluster: LocalCluster, seed: int
-) -> None:
-    topology = cluster.topology()
-    masters = [n for n in topology if n.role == "master"]
-    replicas = [n for n in topology if n.role == "slave"]
-    assert len(masters) == 3 and len(replicas) == 3
-    assert {r.master_id for r in replicas} == {m.node_id for m in masters}
-    assert sum(high - low + 1 for m in masters for low, high in m.slots) == 16384
