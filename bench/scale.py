@@ -87,9 +87,9 @@ def _user_texts(items: list[Any]) -> list[str]:
 
 
 async def _worker(args: argparse.Namespace) -> None:
-    from frontdesk.workflows.config import load_workflow
-    from frontdesk.workflows.persistence import REDIS_URL_ENV, open_persistence
-    from frontdesk.workflows.session import Call, start_call
+    from frontdesk.workflows.definition import load_workflow
+    from frontdesk.workflows.runtime import Call, start_call
+    from frontdesk.workflows.runtime.persistence import REDIS_URL_ENV, open_persistence
 
     workflow = load_workflow(args.config)
     os.environ[REDIS_URL_ENV] = args.redis_url

@@ -16,7 +16,7 @@ import pytest
 
 from bench.topology import LocalCluster, LocalSentinelGroup
 from frontdesk.state import find_redis_server
-from frontdesk.workflows.config import Workflow, load_workflow
+from frontdesk.workflows.definition import Workflow, load_workflow
 from tests.reliability.support import CONFIG, STATE_SECRET
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.durability import with_durability
 from frontdesk.state.redis_store import AsyncRedisClient
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Call, Persistence, start_call
 from tests.reliability.support import SCRIPT, STATE_SECRET, state_settings, user_texts
 
 FLUSH_TIMEOUT = 40.0

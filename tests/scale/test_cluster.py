@@ -13,8 +13,8 @@ from typing import Any
 
 from bench.topology import LocalCluster
 from frontdesk.state import connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 from tests.state.test_redis_deployments import exercise_store
 
 from .conftest import needs_redis_7

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from frontdesk.workflows.config import load_workflow
+from frontdesk.workflows.definition import load_workflow
 from frontdesk.workflows.worker import (
     PROMETHEUS_PORT_ENV,
     SHUTDOWN_PROCESS_TIMEOUT,

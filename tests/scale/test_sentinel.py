@@ -19,8 +19,8 @@ from bench.topology import LocalSentinelGroup
 from frontdesk.errors import StateError
 from frontdesk.state import RedisSessionStore, SessionState, connect_redis
 from frontdesk.state.durability import ReplicaAcked
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 from tests.reliability.support import STATE_SECRET
 
 from .support import (
