@@ -77,6 +77,24 @@ def test_the_dockerfile_copies_only_paths_that_exist_and_runs_as_a_non_root_user
         parts = [p for p in shlex.split(args) if not p.startswith("--")]
         for source in parts[:-1]:
             assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+    # A symlink inside a copied folder must point at something copied too (the embedded default
+    # config is a link to ./config.toml): otherwise `pip install .` packages a dangling link.
+    second_stage = [i for i, (name, _) in enumerate(instructions) if name == "FROM"][1]
+    build_copies = [
+        args for name, args in instructions[:second_stage] if name == "COPY"
+    ]  # the stage that runs `pip install .`
+    copied = {
+        (ROOT / source).resolve()
+        for args in build_copies
+        for source in [p for p in shlex.split(args) if not p.startswith("--")][:-1]
+    }
+    for source in list(copied):
+        if source.is_dir():
+            for link in (p for p in source.rglob("*") if p.is_symlink()):
+                target = link.resolve()
+                assert any(target == c or c in target.parents for c in copied), (
+                    f"{link.relative_to(ROOT)} -> {target}: not copied into the image"
+                )
     froms = [args for name, args in instructions if name == "FROM"]
     assert all("slim" in image for image in froms), froms
     users = [args for name, args in instructions if name == "USER"]
