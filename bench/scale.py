@@ -352,7 +352,8 @@ class SimSettings:
     think: tuple[float, float] = (0.05, 0.3)
     drop_probability: float = 0.12
     kill_every: float | None = 6.0
-    """Seconds between two worker kills (None: no kill)."""
+    """Roughly the least time between two worker kills (None: no kill); kills are spread over
+    the run's progress (acknowledged turns)."""
     max_kills: int = 2
     respawn: bool = True
     durability: str = "leader"
@@ -603,8 +604,14 @@ async def simulate(target: RedisTarget, settings: SimSettings) -> dict[str, Any]
         nonlocal cpu_of_retired
         if settings.kill_every is None:
             return
+        expected = settings.callers * (len(SCRIPT) + settings.extra_turns)
         while tally.kills < settings.max_kills:
-            await asyncio.sleep(settings.kill_every * rng.uniform(0.7, 1.3))
+            # Kill at evenly spread points of the run's progress (so a kill always lands on
+            # live calls, however fast or slow the machine), at least kill_every apart.
+            await asyncio.sleep(settings.kill_every * rng.uniform(0.2, 0.4))
+            share = (tally.kills + rng.uniform(0.6, 1.0)) / (settings.max_kills + 1)
+            while tally.turns_acked < expected * share:
+                await asyncio.sleep(0.02)
             live = [w for w in workers if w.alive]
             if len(live) < 2:
                 continue
