@@ -505,6 +505,18 @@ class StateSection(_Strict):
         ge=1024,
         description="A stored session larger than this (bytes) is quarantined, not resumed.",
     )
+    durability: Literal["leader", "replica"] = Field(
+        default="leader",
+        description="When a write counts as acknowledged: once the master has it ('leader'), "
+        "or once a replica has it too ('replica': WAIT 1 <durability_timeout> after each write).",
+    )
+    durability_timeout: Duration = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="durability = 'replica': how long a write waits for a replica before it "
+        "counts as not acknowledged (and is retried).",
+    )
     resume: ResumeSection = Field(
         default_factory=ResumeSection, description="Who may resume a saved session."
     )

@@ -17,6 +17,7 @@ from frontdesk.errors import StateError
 from frontdesk.state.attempts import RedisAttemptCounter
 from frontdesk.state.connection import connect_redis
 from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
+from frontdesk.state.durability import with_durability
 from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.redis_store import RedisSessionStore
@@ -64,7 +65,13 @@ async def open_persistence(
         stack.push_async_callback(client.aclose)
         store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
         yield Persistence(
-            store=store,
+            store=with_durability(
+                store,
+                client,
+                durability=settings.durability,
+                ttl=settings.ttl,
+                timeout=settings.durability_timeout,
+            ),
             settings=settings,
             caller_secret=secret,
             previous_secrets=previous_secrets_from_env(),

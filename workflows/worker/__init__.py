@@ -49,7 +49,9 @@ from frontdesk.workflows.worker.load import (
     compute_load,
 )
 from frontdesk.workflows.worker.options import (
+    PROMETHEUS_PORT_ENV,
     build_worker_options,
+    prometheus_port,
 )
 from frontdesk.workflows.worker.reconnect import (
     DELIBERATE_LEAVE_REASONS,
@@ -64,6 +66,7 @@ __all__ = [
     "LIVE_SESSIONS",
     "MAX_METADATA_BYTES",
     "PARTICIPANT_KINDS",
+    "PROMETHEUS_PORT_ENV",
     "SAVE_TIMEOUT",
     "SETUP_KEY",
     "SHUTDOWN_PROCESS_TIMEOUT",
@@ -94,6 +97,7 @@ __all__ = [
     "presented_resume_token",
     "prewarm",
     "publish_resume_token",
+    "prometheus_port",
     "request_job",
     "run_worker",
     "served_names",
