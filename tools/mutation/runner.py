@@ -281,8 +281,15 @@ def _mutated_line(diff: str) -> str:
 
 
 def run_python_target(
-    tree: Path, target: Target, config: Config, *, limit: int | None, log: Any
+    tree: Path,
+    target: Target,
+    config: Config,
+    *,
+    limit: int | None,
+    log: Any,
+    again: set[tuple[str, int]] | None = None,
 ) -> list[Outcome]:
+    """Run the target's mutants (or, with ``again``, only those (operator, occurrence))."""
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -295,7 +302,10 @@ def run_python_target(
     population = python_mutants(path, target, config.operators)
     cap = min(c for c in (limit, target.max_mutants, len(population)) if c is not None)
     mutants = spread(population, cap)
-    POPULATIONS[target.name] = len(population)
+    if again is not None:
+        mutants = [m for m in population if (m.operator_name, m.occurrence) in again]
+    else:
+        POPULATIONS[target.name] = len(population)
     log(
         f"{target.name}: {len(mutants)} of {len(population)} mutants, baseline {baseline:.1f}s, "
         f"timeout {timeout:.0f}s"
@@ -540,6 +550,11 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, help="at most this many mutants per target (a quick look)"
     )
     parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="re-run only the mutants that survived last time (after adding tests)",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list the mutants that would run, run nothing"
     )
     parser.add_argument(
@@ -566,7 +581,24 @@ def main(argv: list[str] | None = None) -> int:
                         log(f"{target.name}: {len(mutants)} mutants in {target.module}")
                 return 0
             for target in config.targets:
-                if chosen(target.name):
+                if chosen(target.name) and args.survivors:
+                    # the survivors of the last run, against the tests as they are now
+                    again = {
+                        (o.operator, o.occurrence)
+                        for o in outcomes
+                        if o.target == target.name and o.outcome == "survived"
+                    }
+                    fresh = run_python_target(
+                        tree, target, config, limit=None, log=log, again=again
+                    )
+                    redone = {(o.operator, o.occurrence) for o in fresh}
+                    outcomes = [
+                        o
+                        for o in outcomes
+                        if o.target != target.name or (o.operator, o.occurrence) not in redone
+                    ] + fresh
+                    _save_results(outcomes)
+                elif chosen(target.name):
                     fresh = run_python_target(tree, target, config, limit=args.limit, log=log)
                     outcomes = [o for o in outcomes if o.target != target.name] + fresh
                     _save_results(outcomes)
