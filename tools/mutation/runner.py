@@ -516,17 +516,21 @@ def render_report(outcomes: list[Outcome], config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULTS_FILE = [RESULTS]
+"""Where results accumulate in this run (``--results``)."""
+
+
 def _load_results() -> list[Outcome]:
-    if not RESULTS.exists():
+    if not RESULTS_FILE[0].exists():
         return []
-    data = json.loads(RESULTS.read_text())
+    data = json.loads(RESULTS_FILE[0].read_text())
     POPULATIONS.update(data.get("populations", {}))
     return [Outcome(**entry) for entry in data["outcomes"]]
 
 
 def _save_results(outcomes: list[Outcome]) -> None:
     data = {"populations": POPULATIONS, "outcomes": [asdict(o) for o in outcomes]}
-    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    RESULTS_FILE[0].write_text(json.dumps(data, indent=1) + "\n")
 
 
 # --------------------------------------------------------------------------- the command
@@ -550,6 +554,19 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, help="at most this many mutants per target (a quick look)"
     )
     parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="where results accumulate (default tools/mutation/results.json)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="fold the targets of another results file into this one (parallel runs), then report",
+    )
+    parser.add_argument(
         "--survivors",
         action="store_true",
         help="re-run only the mutants that survived last time (after adding tests)",
@@ -562,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     config = load_config()
+    RESULTS_FILE[0] = args.results
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -570,6 +588,13 @@ def main(argv: list[str] | None = None) -> int:
         return not args.only or any(part.lower() in name.lower() for part in args.only)
 
     outcomes = _load_results()
+    for other in args.merge:
+        data = json.loads(other.read_text())
+        theirs = [Outcome(**entry) for entry in data["outcomes"]]
+        names = {o.target for o in theirs}
+        POPULATIONS.update({k: v for k, v in data.get("populations", {}).items() if k in names})
+        outcomes = [o for o in outcomes if o.target not in names] + theirs
+        _save_results(outcomes)
     signal.signal(signal.SIGTERM, _stop)  # so the temporary copy is removed
     if not args.report_only:
         with tree_copy() as tree:
