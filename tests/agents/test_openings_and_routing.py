@@ -28,9 +28,15 @@ class CountingBrain(OfflineBrain):
     def __init__(self, *, workflow: Workflow) -> None:
         super().__init__(workflow=workflow)
         self.requests = 0
+        self.system_texts: list[str] = []
 
     def chat(self, **kwargs: Any) -> Any:
         self.requests += 1
+        self.system_texts += [
+            item.text_content or ""
+            for item in kwargs["chat_ctx"].items
+            if item.type == "message" and item.role == "system"
+        ]
         return super().chat(**kwargs)
 
 
@@ -69,6 +75,20 @@ async def test_an_agent_without_a_greeting_opens_with_a_generated_line(workflow:
         assert brain.requests == 1  # the model was asked for the opening line …
         assert said == ["Hello, you're through to acme-broadband. How can I help?"]  # … and said it
         assert session.userdata.greeted == {"receptionist"}
+
+
+async def test_the_agent_taking_a_call_over_is_told_which_agent_handed_it_over(
+    workflow: Workflow,
+) -> None:
+    async with counted_call(workflow) as (session, (_, brain)):
+        await session.run(user_input="how much is a faster plan?")
+        await session.run(user_input="actually my internet is not working")
+        assert session.current_agent.id == "support"
+        notes = [
+            text for text in brain.system_texts if "You have just taken this call over" in text
+        ]
+        assert any("from the receptionist agent" in note for note in notes)
+        assert "from the sales agent" in notes[-1]  # the latest handoff, not the first
 
 
 # ------------------------------------------------------------------ the offline brain's routing
