@@ -61,7 +61,7 @@ class Target:
 class Equivalent:
     """A surviving mutant that cannot change behaviour, with the reason in one line."""
 
-    module: str
+    target: str
     function: str
     operator: str
     line: str
@@ -287,9 +287,9 @@ def run_python_target(
     *,
     limit: int | None,
     log: Any,
-    again: set[tuple[str, int]] | None = None,
+    again: set[tuple[str, str, str]] | None = None,
 ) -> list[Outcome]:
-    """Run the target's mutants (or, with ``again``, only those (operator, occurrence))."""
+    """Run the target's mutants (or, with ``again``, those (function, operator, source line))."""
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -303,7 +303,12 @@ def run_python_target(
     cap = min(c for c in (limit, target.max_mutants, len(population)) if c is not None)
     mutants = spread(population, cap)
     if again is not None:
-        mutants = [m for m in population if (m.operator_name, m.occurrence) in again]
+        mutants = [
+            m
+            for m in population
+            if (m.definition_name, m.operator_name, source_lines[m.start_pos[0] - 1].strip())
+            in again
+        ]
     else:
         POPULATIONS[target.name] = len(population)
     log(
@@ -440,7 +445,7 @@ def _equivalent_reason(outcome: Outcome, config: Config) -> str | None:
         return None
     for entry in config.equivalents:
         if (
-            entry.module == outcome.module
+            entry.target == outcome.target
             and entry.function == outcome.function
             and entry.operator == outcome.operator
             and entry.line == outcome.line
@@ -609,18 +614,18 @@ def main(argv: list[str] | None = None) -> int:
                 if chosen(target.name) and args.survivors:
                     # the survivors of the last run, against the tests as they are now
                     again = {
-                        (o.operator, o.occurrence)
+                        (o.function, o.operator, o.line)
                         for o in outcomes
                         if o.target == target.name and o.outcome == "survived"
                     }
                     fresh = run_python_target(
                         tree, target, config, limit=None, log=log, again=again
                     )
-                    redone = {(o.operator, o.occurrence) for o in fresh}
+                    redone = {(o.function, o.operator, o.line) for o in fresh}
                     outcomes = [
                         o
                         for o in outcomes
-                        if o.target != target.name or (o.operator, o.occurrence) not in redone
+                        if o.target != target.name or (o.function, o.operator, o.line) not in redone
                     ] + fresh
                     _save_results(outcomes)
                 elif chosen(target.name):
