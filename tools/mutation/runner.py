@@ -437,7 +437,25 @@ def run_lua(tree: Path, config: Config, *, log: Any) -> list[Outcome]:
 # --------------------------------------------------------------------------- the report
 
 
+SIGNATURE_MARKER = (
+    "`*` → `/` in a signature only changes how arguments may be passed: every caller passes "
+    "those before it positionally and those after it by keyword"
+)
+
+
+def _is_signature_marker(outcome: Outcome) -> bool:
+    """cosmic-ray's Mul→Div on a signature's bare ``*`` (keyword-only marker)."""
+    marker = re.compile(r"\*(\s*(?:,|\)|$))")
+    return (
+        outcome.operator == "core/ReplaceBinaryOperator_Mul_Div"
+        and marker.search(outcome.line) is not None
+        and marker.sub(r"/\1", outcome.line, count=1) == outcome.mutated
+    )
+
+
 def _equivalent_reason(outcome: Outcome, config: Config) -> str | None:
+    if _is_signature_marker(outcome):
+        return SIGNATURE_MARKER
     if outcome.operator == "lua/text":
         for mutation in config.lua:
             if mutation.name == outcome.function and mutation.equivalent:
