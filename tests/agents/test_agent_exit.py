@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 
 async def test_an_agent_leaving_without_a_pending_handoff_exits_cleanly(

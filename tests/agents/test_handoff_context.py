@@ -8,7 +8,7 @@ from livekit.agents.llm import ChatContext
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_PREFIX
-from frontdesk.workflows.config import ContextPolicy, Workflow
+from frontdesk.workflows.definition import ContextPolicy, Workflow
 
 
 def _call() -> ChatContext:

@@ -12,7 +12,7 @@ from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_PREFIX
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import ContextPolicy
+from frontdesk.workflows.definition import ContextPolicy
 
 from .conftest import ROOT, with_changes
 

@@ -15,7 +15,7 @@ from livekit.agents import AgentSession
 from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 from .conftest import ROOT, with_changes
 

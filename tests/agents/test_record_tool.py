@@ -14,7 +14,7 @@ from livekit.agents import ToolError
 
 from frontdesk.agents.fields import MAX_VALUE_LENGTH, make_record_tool
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import CallerField
+from frontdesk.workflows.definition import CallerField
 
 ACCOUNT = CallerField(
     description="Customer account number",

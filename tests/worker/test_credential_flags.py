@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frontdesk.workflows.worker import _env_with_flags
+from frontdesk.workflows.worker.command import _env_with_flags
 
 
 @pytest.mark.parametrize(

@@ -26,14 +26,12 @@ from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.events import CloseEvent, CloseReason, MetricsCollectedEvent
 from livekit.plugins import silero
 
-from frontdesk.agents.flow_agent import AgentComponents
 from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import WorkerSetupError
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows import worker
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.metrics import CallMetrics
-from frontdesk.workflows.session import Persistence, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import CallMetrics, Persistence, start_call
 from frontdesk.workflows.worker import (
     LIVE_SESSIONS,
     SAVE_TIMEOUT,
@@ -46,6 +44,7 @@ from frontdesk.workflows.worker import (
     finish_call,
     prewarm,
 )
+from frontdesk.workflows.worker import job as worker
 
 from ..conftest import TEST_CALLER_SECRET
 from .conftest import with_extra
@@ -106,7 +105,7 @@ class Harness:
         async def no_persistence(*_args: Any, **_kwargs: Any) -> None:
             return None
 
-        monkeypatch.setattr(worker, "_start_call", lambda: recording_start_call)
+        monkeypatch.setattr(worker, "start_call", recording_start_call)
         if not real_persistence:
             monkeypatch.setattr(worker, "open_call_persistence", no_persistence)
 
@@ -136,7 +135,7 @@ async def test_entrypoint_starts_the_call_for_the_caller(
 ) -> None:
     harness = Harness(monkeypatch, FakeCall(), real_persistence=True)
     live_before = LIVE_SESSIONS.count
-    with caplog.at_level(logging.WARNING, logger="frontdesk.worker"):
+    with caplog.at_level(logging.WARNING, logger="frontdesk.workflows.worker"):
         ctx = await run_entrypoint(
             harness, offline_setup, metadata='{"workflow": "acme-broadband"}'
         )
@@ -149,7 +148,7 @@ async def test_entrypoint_starts_the_call_for_the_caller(
     # the worker's own open_call_persistence ran: no Redis configured, so an unpersisted call
     assert started["persistence"] is None
     assert "no Redis configured: this call is not persisted" in caplog.text
-    assert started["agent_components"]("support") == AgentComponents()
+    assert started["agent_components"]("support") == Pipeline()
     options = started["room_options"]
     assert options.participant_identity == CALLER
     assert options.close_on_disconnect is False  # the reconnect watch decides
@@ -207,7 +206,7 @@ async def test_shutdown_saves_and_logs_a_summary_with_per_agent_metrics(
         tokens_per_second=20.0,
     )
     harness.call.session.emit("metrics_collected", MetricsCollectedEvent(metrics=metrics))
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         await ctx._shutdown_callbacks[0]("caller did not rejoin within 20s")
     # the call was closed with the shutdown's reason and the metrics the session emitted …
     assert harness.call.closed_with == "caller did not rejoin within 20s"
@@ -263,9 +262,9 @@ async def test_a_failing_call_setup_shuts_the_job_down(
     async def broken(**_kwargs: Any) -> Any:
         raise RuntimeError("redis exploded")
 
-    monkeypatch.setattr(worker, "_start_call", lambda: broken)
+    monkeypatch.setattr(worker, "start_call", broken)
     live_before = LIVE_SESSIONS.count
-    with caplog.at_level(logging.ERROR, logger="frontdesk.worker"):
+    with caplog.at_level(logging.ERROR, logger="frontdesk.workflows.worker"):
         ctx = await run_entrypoint(harness, offline_setup)
     assert harness.shutdowns == ["call setup failed"]
     assert ctx._shutdown_callbacks == []
@@ -345,7 +344,7 @@ async def test_a_save_that_fails_is_logged_with_the_session_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     call = FakeCall(aclose_error=ConnectionError("redis down"))
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(call, reason="caller left", metrics=CallMetrics(), started=0.0)
     assert report["saved"] is False
     assert "call s-1: saving the final state failed: ConnectionError('redis down')" in caplog.text
@@ -358,7 +357,7 @@ async def test_a_save_that_hangs_is_cut_off_inside_the_shutdown_timeout(
 ) -> None:
     assert SAVE_TIMEOUT < SHUTDOWN_PROCESS_TIMEOUT
     call = FakeCall(aclose_delay=5.0)
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(
             call, reason="caller left", metrics=CallMetrics(), started=0.0, timeout=0.05
         )
@@ -382,7 +381,7 @@ async def test_finish_call_saves_a_real_call(
     metrics = CallMetrics()
     worker.attach_metrics(call.session, metrics)
     await call.session.run(user_input="hi, my internet is down")
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(call, reason="caller left", metrics=metrics, started=0.0)
     assert report["saved"] is True
     assert report["session_id"] == call.session_id

@@ -10,7 +10,7 @@ from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType, JobProcess
 
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.worker import JobSetup, build_worker_options, job_setup
 
 from .test_decisions import job_request

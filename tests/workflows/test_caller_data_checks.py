@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from frontdesk.workflows.config import CallerField, Workflow, load_workflow
-from frontdesk.workflows.session import valid_caller_data
+from frontdesk.workflows.definition import CallerField, Workflow, load_workflow
+from frontdesk.workflows.runtime import valid_caller_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_stored_caller_data_is_kept_only_when_declared_and_still_matching(
         "postcode": "941030",  # declared, matches only in part: dropped
         "favourite_colour": "blue",  # no longer declared: dropped
     }
-    with caplog.at_level("WARNING", logger="frontdesk.session"):
+    with caplog.at_level("WARNING", logger="frontdesk.workflows.runtime.session"):
         kept = valid_caller_data(workflow, stored, session_id="s-1")
     assert kept == {"account_number": "AC-48213"}
     dropped = sorted(r.getMessage() for r in caplog.records)

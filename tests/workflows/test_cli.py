@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from frontdesk.workflows import cli
+from frontdesk.workflows.cli import commands as cli
 from frontdesk.workflows.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

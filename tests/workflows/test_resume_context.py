@@ -17,8 +17,8 @@ from livekit.agents.llm import ChatContext
 
 from frontdesk.agents.handoff import conversation_messages
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.config import Workflow, load_workflow, parse_workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.runtime import Call, Persistence, start_call
 
 from .test_resume import ACCOUNT_ASK, CALLER, ROOT, _opening, _persistence
 
