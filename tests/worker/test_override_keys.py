@@ -43,3 +43,25 @@ def test_the_worker_refuses_to_run_calls_without_an_agent_overrides_key(mode: st
     ):
         preflight(overriding, mode, env=env)
     assert preflight(overriding, mode, env={**env, "CARTESIA_API_KEY": "ca-x"}) == "budget"
+
+
+def test_the_start_check_refuses_a_provider_that_cannot_fill_its_slot() -> None:
+    """Checked before any key: the worker must not start on a config it cannot build."""
+    from frontdesk.errors import ConfigError
+
+    from .conftest import variant
+
+    wrong = variant(
+        'stt = { provider = "deepgram", model = "nova-3", language = "en" }',
+        'stt = { provider = "cartesia", model = "nova-3" }',
+    )
+    budget = wrong.config.providers.profiles["budget"]
+    with pytest.raises(ConfigError, match=r"providers.budget.stt.provider: 'cartesia' cannot be"):
+        ensure_env(budget, profile_name="budget", workflow=wrong, env=keys_without())
+
+
+def test_only_agents_that_override_a_component_have_their_own_pipeline() -> None:
+    from frontdesk.workflows.providers import agent_overrides
+
+    assert agent_overrides(with_extra("")) == {}
+    assert list(agent_overrides(with_extra(SALES_ON_CARTESIA))) == ["sales"]

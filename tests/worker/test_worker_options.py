@@ -41,3 +41,19 @@ def test_livekit_prewarms_each_job_process_with_the_workflow_and_profile(
     assert isinstance(setup, JobSetup)
     assert setup.workflow is workflow
     assert setup.profile_name == "offline"
+
+
+async def test_a_request_whose_metadata_cannot_be_read_is_rejected_not_left_hanging(
+    workflow: Workflow, monkeypatch: Any
+) -> None:
+    from frontdesk.workflows.worker import dispatch
+
+    def broken(_metadata: str, _workflow: Workflow) -> Any:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(dispatch, "decide_job", broken)
+    answers: list[tuple[str, Any]] = []
+    await dispatch.request_job(
+        job_request('{"workflow": "acme-broadband"}', answers), workflow=workflow
+    )
+    assert answers == [("reject", False)]

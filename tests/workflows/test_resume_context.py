@@ -137,3 +137,47 @@ async def test_an_idle_call_keeps_its_lease_so_a_takeover_names_the_live_owner(
         assert taken.taken_from == persistence.owner
     finally:
         await call.aclose()
+
+
+async def test_a_caller_who_drops_before_any_handoff_resumes_with_the_whole_history(
+    workflow: Workflow, persistence: Persistence
+) -> None:
+    await dropped_call(workflow, persistence, "hello?")  # no route matches: still at reception
+    second = await start_call(workflow=workflow, caller_identity=CALLER, persistence=persistence)
+    try:
+        assert second.resumed and second.session.current_agent.id == "receptionist"
+        whole = spoken(second.session.history)
+        assert spoken(second.session.current_agent.chat_ctx)[: len(whole)] == whole
+        assert ("user", "hello?") in whole
+    finally:
+        await second.aclose()
+
+
+async def test_a_closed_call_gives_its_lease_up_so_the_next_claim_takes_no_live_call(
+    workflow: Workflow, persistence: Persistence, redis_client: Any, make_store: Any
+) -> None:
+    call = await dropped_call(workflow, persistence, "my internet is down")
+    taken = await make_store(redis_client, key_prefix="frontdesk").claim(
+        call.session_id, owner="worker-b"
+    )
+    assert taken.taken_from is None
+
+
+async def test_a_flush_with_redis_down_gives_up_within_its_timeout(
+    workflow: Workflow, fault_redis: Any, make_store: Any
+) -> None:
+    from frontdesk.state import connect_redis
+
+    client = connect_redis(fault_redis.url)
+    persistence = _persistence(make_store(client, key_prefix="frontdesk"), workflow)
+    try:
+        call = await start_call(workflow=workflow, caller_identity=CALLER, persistence=persistence)
+        fault_redis.kill()
+        await call.session.run(user_input="my internet is down")
+        started = asyncio.get_running_loop().time()
+        assert not await asyncio.wait_for(call.flush(0.5), 30)  # a flush that ignored it hangs
+        assert asyncio.get_running_loop().time() - started < 5.0  # generous: the machine is shared
+        fault_redis.restart()
+        await call.aclose()
+    finally:
+        await client.aclose()
