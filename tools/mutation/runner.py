@@ -46,10 +46,10 @@ REPORT = HERE / "report.md"
 
 @dataclass(frozen=True)
 class Target:
-    """One module (or some of its functions) and the fast tests that must kill its mutants."""
+    """Modules (or some of their functions) and the fast tests that must kill their mutants."""
 
     name: str
-    module: str
+    modules: tuple[str, ...]
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()
     """Innermost ``def``/``class`` names whose mutants run; empty: the whole module."""
@@ -118,7 +118,7 @@ def load_config() -> Config:
         config.targets.append(
             Target(
                 name=entry["name"],
-                module=entry["module"],
+                modules=tuple([entry["module"]] if "module" in entry else entry["modules"]),
                 tests=tuple(entry["tests"]),
                 functions=tuple(entry.get("functions", ())),
                 max_mutants=entry.get("max_mutants"),
@@ -293,21 +293,22 @@ def run_python_target(
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    path = module_file(tree, target.module)
-    source_lines = path.read_text().splitlines()
     status, baseline, tail = run_tests(tree, target.tests, timeout=600)
     if status != "passed":
         raise SystemExit(f"{target.name}: the tests fail without any mutant:\n{tail}")
     timeout = max(config.min_timeout, baseline * config.timeout_factor)
-    population = python_mutants(path, target, config.operators)
+    population: list[tuple[str, list[str], Any]] = []  # (module, its source lines, mutation)
+    for module in target.modules:
+        path = module_file(tree, module)
+        lines = path.read_text().splitlines()
+        population += [(module, lines, m) for m in python_mutants(path, target, config.operators)]
     cap = min(c for c in (limit, target.max_mutants, len(population)) if c is not None)
     mutants = spread(population, cap)
     if again is not None:
         mutants = [
-            m
-            for m in population
-            if (m.definition_name, m.operator_name, source_lines[m.start_pos[0] - 1].strip())
-            in again
+            (module, lines, m)
+            for module, lines, m in population
+            if (m.definition_name, m.operator_name, lines[m.start_pos[0] - 1].strip()) in again
         ]
     else:
         POPULATIONS[target.name] = len(population)
@@ -321,7 +322,7 @@ def run_python_target(
     os.chdir(tree)
     os.environ.update(_env(tree))
     try:
-        for number, mutation in enumerate(mutants, start=1):
+        for number, (module, source_lines, mutation) in enumerate(mutants, start=1):
             started = time.monotonic()
             result = mutate_and_test([mutation], test_command(target.tests), timeout)
             seconds = time.monotonic() - started
@@ -340,7 +341,7 @@ def run_python_target(
             line_no = mutation.start_pos[0]
             entry = Outcome(
                 target=target.name,
-                module=target.module,
+                module=module,
                 function=mutation.definition_name or "",
                 operator=mutation.operator_name,
                 occurrence=mutation.occurrence,
@@ -453,9 +454,23 @@ def _is_signature_marker(outcome: Outcome) -> bool:
     )
 
 
+ANNOTATION = "an annotation (`X | None`): never evaluated (`from __future__ import annotations`)"
+
+
+def _is_annotation(outcome: Outcome) -> bool:
+    """cosmic-ray's BitOr→BitAnd on ``X | None``: this code base writes ``| None`` only in types."""
+    return (
+        outcome.operator == "core/ReplaceBinaryOperator_BitOr_BitAnd"
+        and "| None" in outcome.line
+        and outcome.line.replace("| None", "& None", 1) == outcome.mutated
+    )
+
+
 def _equivalent_reason(outcome: Outcome, config: Config) -> str | None:
     if _is_signature_marker(outcome):
         return SIGNATURE_MARKER
+    if _is_annotation(outcome):
+        return ANNOTATION
     if outcome.operator == "lua/text":
         for mutation in config.lua:
             if mutation.name == outcome.function and mutation.equivalent:
@@ -511,7 +526,7 @@ def render_report(outcomes: list[Outcome], config: Config) -> str:
         score = 100.0 * len(killed) / counted if counted else 100.0
         total_killed += len(killed)
         total_counted += counted
-        module = results[0].module
+        module = ", ".join(sorted({o.module for o in results}))
         population = POPULATIONS.get(name)
         run = (
             f"{len(results)}"
@@ -624,9 +639,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.list:
                 for target in config.targets:
                     if chosen(target.name):
-                        path = module_file(tree, target.module)
-                        mutants = python_mutants(path, target, config.operators)
-                        log(f"{target.name}: {len(mutants)} mutants in {target.module}")
+                        count = sum(
+                            len(python_mutants(module_file(tree, m), target, config.operators))
+                            for m in target.modules
+                        )
+                        log(f"{target.name}: {count} mutants in {', '.join(target.modules)}")
                 return 0
             for target in config.targets:
                 if chosen(target.name) and args.survivors:
@@ -634,7 +651,9 @@ def main(argv: list[str] | None = None) -> int:
                     again = {
                         (o.function, o.operator, o.line)
                         for o in outcomes
-                        if o.target == target.name and o.outcome == "survived"
+                        if o.target == target.name
+                        and o.outcome == "survived"
+                        and _equivalent_reason(o, config) is None
                     }
                     fresh = run_python_target(
                         tree, target, config, limit=None, log=log, again=again
