@@ -88,9 +88,9 @@ def test_the_dockerfile_copies_only_paths_that_exist_and_runs_as_a_non_root_user
         for args in build_copies
         for source in [p for p in shlex.split(args) if not p.startswith("--")][:-1]
     }
-    for source in list(copied):
-        if source.is_dir():
-            for link in (p for p in source.rglob("*") if p.is_symlink()):
+    for folder in list(copied):
+        if folder.is_dir():
+            for link in (p for p in folder.rglob("*") if p.is_symlink()):
                 target = link.resolve()
                 assert any(target == c or c in target.parents for c in copied), (
                     f"{link.relative_to(ROOT)} -> {target}: not copied into the image"
