@@ -17,6 +17,7 @@ from typing import Any
 from livekit.agents import Agent, RunContext, function_tool, llm
 from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
 
+from frontdesk import telemetry
 from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry
@@ -122,6 +123,7 @@ def make_transfer_tool(
                 route.to,
                 recent,
             )
+            telemetry.handoff_refused(workflow.name, from_agent, route.to)
             return (
                 f"Transfer refused: {recent} transfers already happened since the caller last "
                 f"spoke. Stay with the caller and tell them: {workflow.config.workflow.loop_fallback}"
@@ -143,6 +145,7 @@ def make_transfer_tool(
             route.context,
             len(chat_ctx.items),
         )
+        telemetry.handoff(workflow.name, data, from_agent, route, history)
         next_agent = build_next(route.to, chat_ctx, data)
         return (next_agent, route.say) if route.say else next_agent
 

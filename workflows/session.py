@@ -28,6 +28,7 @@ from livekit.agents.llm import ChatContext
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
+from frontdesk import telemetry
 from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
@@ -180,6 +181,7 @@ async def find_resume_plan(
     """
     state: SessionState | None = None
     history: ChatContext | None = None
+    started_ns, quarantined = time.time_ns(), False
     if caller_identity:
         store = persistence.store
         try:
@@ -189,12 +191,12 @@ async def find_resume_plan(
                 history = _decode_history(state)
                 if history is None:
                     await store.quarantine(session_id, "stored items are not LiveKit chat items")
-                    state = None
+                    state, quarantined = None, True
         except CorruptStateError as exc:
             logger.warning(
                 "caller's stored session is corrupt and was quarantined; starting fresh: %s", exc
             )
-            state = None
+            state, quarantined = None, True
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
             state = None
@@ -205,6 +207,9 @@ async def find_resume_plan(
         workflow_hash=workflow.content_hash,
         known_agents=set(workflow.config.agents),
         start_agent=workflow.start,
+    )
+    telemetry.call_started(
+        workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
     )
     return ResumeLookup(plan=plan, history=history if state is not None else None)
 
@@ -273,6 +278,7 @@ async def start_call(
         turn_handling={"turn_detection": None} if pipeline.vad is None else {},
         **components_kwargs,
     )
+    telemetry.watch_session(session, workflow=workflow.name)
     if history is not None:
         session.history.insert(list(history.items))
     agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)

@@ -48,6 +48,7 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, JobRequest, Wo
 # and lets `download-files` and the forkserver preload see them.
 from livekit.plugins import cartesia, deepgram, openai, silero  # noqa: F401
 
+from frontdesk import telemetry
 from frontdesk.errors import StateError, WorkerSetupError
 from frontdesk.workflows.config import ProviderProfile, Workflow, load_workflow
 from frontdesk.workflows.metrics import CallMetrics
@@ -367,6 +368,7 @@ def build_worker_options(workflow: Workflow, *, profile_name: str | None = None)
         load_threshold=worker.load_threshold,
         agent_name=worker.agent_name,
         shutdown_process_timeout=SHUTDOWN_PROCESS_TIMEOUT,
+        **telemetry.worker_options(worker.metrics_port),
     )
 
 

@@ -1,0 +1,45 @@
+"""Fixtures of the operator's-view tests: calls simulated on the default workflow, stored in a
+real redis-server (the session-wide one of ``tests/conftest.py``, emptied per test)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frontdesk.state import RedisSessionStore
+from frontdesk.workflows.config import Workflow, load_workflow
+from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.simulate import ScenarioRunner, TurnResult, load_scenario
+from tests.conftest import TEST_CALLER_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_SCENARIO = ROOT / "workflows" / "demo_scenario.toml"
+
+
+@pytest.fixture(scope="session")
+def workflow() -> Workflow:
+    return load_workflow(ROOT / "config.toml")
+
+
+@pytest.fixture
+def store(redis_client: Any, make_store: Callable[..., RedisSessionStore]) -> RedisSessionStore:
+    return make_store(redis_client, key_prefix="frontdesk")
+
+
+@pytest.fixture
+def persistence(store: RedisSessionStore, workflow: Workflow) -> Persistence:
+    return Persistence(
+        store=store, settings=workflow.config.state, caller_secret=TEST_CALLER_SECRET
+    )
+
+
+async def play_demo(workflow: Workflow, persistence: Persistence) -> list[TurnResult]:
+    """The demo's call (triage, handoff, a refused value, drop, resume, second handoff)."""
+    results = await ScenarioRunner(workflow=workflow, persistence=persistence).run(
+        load_scenario(DEMO_SCENARIO)
+    )
+    assert all(result.ok for result in results), [r.failures for r in results if not r.ok]
+    return results
