@@ -291,6 +291,12 @@ def cmd_providers(args: argparse.Namespace) -> int:
     return show_providers(_workflow(args.config), console)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.inspector import cmd_inspect as inspect
+
+    return inspect(args, _workflow(args.config))
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from frontdesk.workflows.worker import run_worker
 
@@ -354,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument(
         "--state-dir", help="the embedded Redis data folder used by `chat --state-dir`"
     )
+
+    from frontdesk.workflows.inspector.serve import add_arguments as inspect_arguments
+
+    inspect_arguments(add("inspect", cmd_inspect, "browse stored sessions and the workflow graph"))
 
     providers = add("providers", cmd_providers, "list provider profiles and the keys they need")
     providers.add_argument("--config", help="config file")
