@@ -43,3 +43,32 @@ async def play_demo(workflow: Workflow, persistence: Persistence) -> list[TurnRe
     )
     assert all(result.ok for result in results), [r.failures for r in results if not r.ok]
     return results
+
+
+@pytest.fixture
+def inspector(
+    redis_server: Any, workflow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Any]:
+    """``inspector(allow_delete=False, token=None, workflow=...)``: a TestClient of the app,
+    reading the test Redis (through ``FRONTDESK_REDIS_URL``, as an operator would point it)."""
+    from starlette.testclient import TestClient
+
+    from frontdesk.workflows.inspector import InspectorSettings, create_app
+    from frontdesk.workflows.inspector.source import open_source
+
+    monkeypatch.setenv("FRONTDESK_REDIS_URL", redis_server.url)
+    clients: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        shown: Workflow = options.pop("workflow", workflow)
+        settings = InspectorSettings(
+            workflow=shown, open_source=lambda: open_source(shown), **options
+        )
+        client = TestClient(create_app(settings), follow_redirects=False)
+        client.__enter__()  # runs the lifespan: the store is opened in the app's own loop
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

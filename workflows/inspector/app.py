@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -269,11 +269,12 @@ def create_app(settings: InspectorSettings) -> Starlette:
             return html(
                 pages.confirm_delete_page(session_id, csrf=settings.csrf, where=source().where)
             )
-        form = await request.form()
-        csrf = str(form.get("csrf", ""))
+        body = await request.body()
+        form = {k: v[0] for k, v in parse_qs(body[:8192].decode("utf-8", "replace")).items()}
+        csrf = form.get("csrf", "")
         if (
             not hmac.compare_digest(csrf.encode(), settings.csrf.encode())
-            or str(form.get("confirm", "")) != session_id
+            or form.get("confirm", "") != session_id
         ):
             return html(
                 pages.message_page(
