@@ -368,6 +368,7 @@ def create_app(settings: InspectorSettings) -> Starlette:
         Route("/sessions/{session_id}/export.json", export),
         Route("/sessions/{session_id}/delete", delete, methods=["GET", "POST"]),
         Route("/workflow", workflow_view),
+        Route("/favicon.ico", lambda _: RedirectResponse("/static/favicon.svg", 301)),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(

@@ -59,6 +59,7 @@ def layout(title: str, body: str, *, where: str, nav: str = "") -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{h(title)} · Frontdesk inspector</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/inspector.css">'
         '<script src="/static/inspector.js" defer></script></head><body>'
         '<header><a class="brand" href="/">Frontdesk inspector</a>'
