@@ -135,6 +135,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+async def _run_demo(scenario: Any, workflow: Any) -> tuple[list[Any], str]:
+    """The demo's call, kept where ``frontdesk inspect`` looks (the configured Redis, else the
+    embedded server's default data folder); the previous demo call is forgotten first."""
+    from frontdesk.state.local_dir import default_state_dir
+    from frontdesk.workflows.persistence import configured_redis_url, open_persistence
+    from frontdesk.workflows.simulate import ScenarioRunner
+
+    url = configured_redis_url(workflow)
+    folder = None if url else default_state_dir()
+    async with open_persistence(workflow, embedded_dir=folder) as persistence:
+        await persistence.store.forget_caller(scenario.caller)
+        runner = ScenarioRunner(workflow=workflow, persistence=persistence)
+        return await runner.run(scenario), (str(folder) if folder else "the configured Redis")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from frontdesk.workflows.simulate import load_scenario
 
@@ -145,10 +160,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
         "drops, calls back and is resumed on support without repeating anything.\n"
     )
-    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True))
+    results, where = asyncio.run(_run_demo(scenario, workflow))
     for result in results:
         _print_turn(result)
     failed = [result for result in results if not result.ok]
+    console.print(f"\n[dim]The call is stored in {where}: `frontdesk inspect` shows it.[/]")
     console.print(
         "\n[green]✓ demo finished: every expectation held[/]"
         if not failed

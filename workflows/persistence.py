@@ -15,8 +15,8 @@ from pathlib import Path
 
 from frontdesk.errors import StateError
 from frontdesk.state.connection import connect_redis
-from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env
+from frontdesk.state.local_dir import local_redis
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.session import Persistence
@@ -49,9 +49,7 @@ async def open_persistence(
                 raise StateError(
                     f"no Redis configured: set {REDIS_URL_ENV} or [state] redis_url in {workflow.source}"
                 )
-            server = EmbeddedRedis(data_dir=embedded_dir)
-            await stack.enter_async_context(server)
-            url = server.url
+            url = await stack.enter_async_context(local_redis(embedded_dir))
             logger.info("using an embedded redis-server at %s", url)
         client = connect_redis(
             url,

@@ -3,6 +3,7 @@ holding sessions made by simulated calls."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -342,3 +343,36 @@ def test_session_states_are_named_from_lease_records_and_the_resume_window() -> 
     assert (
         state(_summary(), live=False, last_call=stale, now=now, resume_window=window) == "dropped"
     )
+
+
+def test_frontdesk_demo_then_inspect_shows_the_demo_call(
+    tmp_path: Path, workflow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+
+    from frontdesk.workflows.inspector import InspectorSettings, create_app
+    from frontdesk.workflows.inspector.source import open_source
+
+    state_dir = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != "FRONTDESK_REDIS_URL"}
+    env["FRONTDESK_STATE_DIR"] = str(state_dir)
+    for _ in range(2):  # a second demo replaces the first demo's call
+        demo = subprocess.run(
+            [sys.executable, "-m", "frontdesk", "demo"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "inspect` shows it" in demo.stdout
+    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
+    monkeypatch.setenv("FRONTDESK_STATE_DIR", str(state_dir))
+    settings = InspectorSettings(workflow=workflow, open_source=lambda: open_source(workflow))
+    with TestClient(create_app(settings)) as client:
+        (row,) = client.get("/api/sessions").json()["sessions"]
+        assert (row["agent"], row["turns"]) == ("sales", 5)
+        page = client.get(f"/sessions/{row['session_id']}").text
+        assert _handoffs(page) == [("receptionist", "support"), ("support", "sales")]
+        assert f"data in {state_dir}" in page

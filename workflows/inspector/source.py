@@ -22,9 +22,8 @@ import orjson
 
 from frontdesk.errors import SessionNotFoundError, StateError
 from frontdesk.state.connection import connect_redis
-from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import DEVELOPMENT_SECRET
-from frontdesk.state.local_dir import default_state_dir
+from frontdesk.state.local_dir import default_state_dir, local_redis
 from frontdesk.state.models import SessionState
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.config import StateSection, Workflow
@@ -180,9 +179,8 @@ async def open_source(
             where = redact_url(url)
         else:
             folder = state_dir or default_state_dir()
-            server = EmbeddedRedis(data_dir=folder)
-            await stack.enter_async_context(server)
-            url, where = server.url, f"embedded redis-server, data in {folder}"
+            url = await stack.enter_async_context(local_redis(folder))
+            where = f"embedded redis-server, data in {folder}"
         client = connect_redis(
             url,
             mode=settings.mode,
