@@ -188,7 +188,7 @@ def render_svg(
     ]
     ly += 30
     for number, from_agent, to_agent, when, context, taken in legend:
-        lines = textwrap.wrap(when, LABEL_CHARS)
+        when_lines = textwrap.wrap(when, LABEL_CHARS)
         legend_parts.append(
             f'<g class="route-label" data-from="{escape(from_agent)}" data-to="{escape(to_agent)}">'
             f'<circle cx="{lx + 10:.1f}" cy="{ly + 6:.1f}" r="10"/>'
@@ -197,13 +197,15 @@ def render_svg(
             f'<tspan class="route-meta"> · {escape(context)} · {taken}×</tspan></text>'
             + "".join(
                 f'<text class="route-when" x="{lx + 28:.1f}" y="{ly + 26 + i * 14:.1f}">{escape(line)}</text>'
-                for i, line in enumerate(lines)
+                for i, line in enumerate(when_lines)
             )
             + "</g>"
         )
-        longest = max([len(f"{from_agent} → {to_agent} · {context} · {taken}×"), *map(len, lines)])
-        grow(lx, ly, lx + 40 + longest * 6.6, ly + 26 + 14 * len(lines))
-        ly += 34 + 14 * len(lines)
+        longest = max(
+            [len(f"{from_agent} → {to_agent} · {context} · {taken}×"), *map(len, when_lines)]
+        )
+        grow(lx, ly, lx + 40 + longest * 6.6, ly + 26 + 14 * len(when_lines))
+        ly += 34 + 14 * len(when_lines)
     labels.extend(legend_parts)
     out[0] = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="workflow-graph" role="img" '
