@@ -115,6 +115,9 @@ class CallerField(_Strict):
     )
     ask: str | None = Field(default=None, description="The question that asks the caller for it.")
     example: str | None = Field(default=None, description="An example value, shown to the model.")
+    sensitive: bool = Field(
+        default=False, description="Mask the value wherever an operator sees it (the inspector)."
+    )
 
     @field_validator("pattern")
     @classmethod

@@ -376,3 +376,22 @@ def test_frontdesk_demo_then_inspect_shows_the_demo_call(
         page = client.get(f"/sessions/{row['session_id']}").text
         assert _handoffs(page) == [("receptionist", "support"), ("support", "sales")]
         assert f"data in {state_dir}" in page
+
+
+async def test_sensitive_caller_data_is_masked_on_the_session_page(
+    persistence: Persistence, inspector: Inspector
+) -> None:
+    text = (ROOT / "config.toml").read_text()
+    marked = parse_workflow(
+        text.replace(
+            "[caller_data.account_number]", "[caller_data.account_number]\nsensitive = true"
+        ),
+        source="sensitive.toml",
+    )
+    assert marked.config.caller_data["account_number"].sensitive
+    await play_demo(marked, persistence)
+    (summary,) = await persistence.store.list_sessions()
+    page = inspector(workflow=marked).get(f"/sessions/{summary.session_id}").text
+    assert "AC-48213" not in page
+    assert "account_number = •••" in page
+    assert "94103" in page  # not sensitive

@@ -182,10 +182,8 @@ class SessionPage:
 
 
 def sensitive_fields(config: WorkflowConfig) -> frozenset[str]:
-    """Caller-data fields the config marks as sensitive (``sensitive = true``), if it can."""
-    return frozenset(
-        name for name, spec in config.caller_data.items() if getattr(spec, "sensitive", False)
-    )
+    """Caller-data fields the config marks as sensitive (``sensitive = true``)."""
+    return frozenset(name for name, spec in config.caller_data.items() if spec.sensitive)
 
 
 def route_context(config: WorkflowConfig | None, from_agent: str | None, to_agent: str) -> str:
