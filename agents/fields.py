@@ -30,6 +30,28 @@ def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
+def refusal(field_name: str, spec: CallerField, value: str) -> str:
+    """Why ``value`` is refused for ``field_name``, in words the model can repeat to the caller.
+
+    Reads as a sentence whatever the field declares: an empty value, one too long, one that
+    does not match; with or without an ``example`` (the hint) and an ``ask`` (what to ask next).
+    """
+    label = field_name.replace("_", " ")
+    if not value:
+        reason = f"No {label} was given."
+    elif len(value) > MAX_VALUE_LENGTH:
+        reason = (
+            f"That is too long for the {label} ({len(value)} characters; at most {MAX_VALUE_LENGTH})."
+        )
+    else:
+        shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
+        shown += "…" if len(value) > 40 else ""
+        reason = f'"{shown}" is not a valid {label}.'
+    hint = f" It must look like {spec.example}." if spec.example else ""
+    ask = f" Ask again: {spec.ask}" if spec.ask else ""
+    return reason + hint + ask
+
+
 def make_record_tool(
     field_name: str, spec: CallerField, *, on_recorded: OnRecorded
 ) -> RawFunctionTool[Any, Any]:
@@ -54,15 +76,13 @@ def make_record_tool(
         value = raw.strip() if isinstance(raw, str) else ""
         data = context.userdata
         if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
-            shown = value[:40] + ("…" if len(value) > 40 else "")
             logger.info(
-                "session %s: refused %s value (does not match its pattern)",
+                "session %s: refused %s value (%s)",
                 data.session_id,
                 field_name,
+                "empty" if not value else "does not match its pattern",
             )
-            hint = f" It must look like {spec.example}." if spec.example else ""
-            ask = f" Ask again: {spec.ask}" if spec.ask else ""
-            raise ToolError(f"'{shown}' is not a valid {field_name.replace('_', ' ')}.{hint}{ask}")
+            raise ToolError(refusal(field_name, spec, value))
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)
