@@ -40,9 +40,7 @@ def refusal(field_name: str, spec: CallerField, value: str) -> str:
     if not value:
         reason = f"No {label} was given."
     elif len(value) > MAX_VALUE_LENGTH:
-        reason = (
-            f"That is too long for the {label} ({len(value)} characters; at most {MAX_VALUE_LENGTH})."
-        )
+        reason = f"That is too long for the {label} ({len(value)} characters; at most {MAX_VALUE_LENGTH})."
     else:
         shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
         shown += "…" if len(value) > 40 else ""

@@ -42,7 +42,8 @@ async def open_persistence(
     """
     settings = workflow.config.state
     url = configured_redis_url(workflow)
-    secret = caller_secret_from_env()
+    # A private embedded server lives and dies with the command: no warning about its secret.
+    secret = caller_secret_from_env(warn=bool(url))
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             if not allow_embedded:
