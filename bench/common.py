@@ -43,6 +43,7 @@ from rich.progress import (
 from rich.table import Table
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
+from frontdesk.workflows.config import StateSection
 
 from .peer_langgraph import PeerStatus
 
@@ -189,16 +190,12 @@ def counting_client(url: str, counter: WireCounter, **kw: Any) -> Redis:
     return client
 
 
-def make_store(client: Redis, *, prefix: str = "bench", snapshot_every: int = 200) -> Any:
+def make_store(
+    client: Redis, *, prefix: str = "bench", snapshot_every: int = 200
+) -> RedisSessionStore:
     """A ``RedisSessionStore`` with the production defaults of config.toml ([state])."""
-    return RedisSessionStore(
-        client,
-        key_prefix=prefix,
-        ttl=86400.0,
-        lease_ttl=15.0,
-        snapshot_every=snapshot_every,
-        caller_secret=BENCH_SECRET,
-    )
+    settings = StateSection(key_prefix=prefix, snapshot_every=snapshot_every)
+    return RedisSessionStore.from_settings(settings, client=client, caller_secret=BENCH_SECRET)
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Session persistence and resume for Frontdesk (``frontdesk.state``).
 
-The rest of Frontdesk uses :class:`SessionStore` (the Protocol) and :class:`SessionWriter`;
-:class:`RedisSessionStore` is the implementation, :func:`connect_redis` builds its client and
+The rest of Frontdesk uses the roles of :class:`SessionStore` (Protocols: :class:`CallStore`,
+:class:`SessionLookup`, :class:`SessionAdmin`) and :class:`SessionWriter`;
+:class:`RedisSessionStore` is the implementation (built with
+:meth:`RedisSessionStore.from_settings`), :func:`connect_redis` builds its client and
 :class:`EmbeddedRedis` provides a private server when none is configured. :func:`plan_resume`
 decides what a returning caller gets. Nothing here imports ``frontdesk.agents`` or
 ``frontdesk.workflows``: dependencies point the other way.
@@ -20,24 +22,38 @@ from .models import (
     SessionState,
     SessionSummary,
 )
-from .redis_store import RedisSessionStore
+from .redis_store import RedisSessionStore, StoreSettings
 from .resume import ResumePlan, plan_resume
-from .store import Lease, SessionStore
+from .store import (
+    CallStore,
+    Lease,
+    SessionAdmin,
+    SessionLookup,
+    SessionOwnership,
+    SessionStore,
+    SessionWrites,
+)
 from .writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
     "CallRecord",
+    "CallStore",
     "EmbeddedRedis",
     "HandoffEntry",
     "Lease",
     "RedisSessionStore",
     "ResumePlan",
+    "SessionAdmin",
+    "SessionLookup",
     "SessionMeta",
+    "SessionOwnership",
     "SessionState",
     "SessionStore",
     "SessionSummary",
     "SessionWriter",
+    "SessionWrites",
+    "StoreSettings",
     "caller_hash",
     "caller_secret_from_env",
     "connect_redis",

@@ -1,8 +1,15 @@
-"""The seam between Frontdesk and wherever sessions are kept: :class:`SessionStore` and its lease.
+"""The seam between Frontdesk and wherever sessions are kept: the store's roles and its lease.
 
-Everything outside ``state/`` talks to this Protocol, never to Redis, so the agents and workflows
-code can be tested against any implementation and the Redis details stay in one file
-(:mod:`.redis_store`).
+Everything outside ``state/`` talks to these Protocols, never to Redis, so the agents and
+workflows code can be tested against any implementation and the Redis details stay in
+:mod:`.redis_store` and its helpers. Each caller asks for the role it uses:
+
+- :class:`SessionOwnership` (claim, renew, release) and :class:`SessionWrites` (create, append,
+  rewrite, mark_ended): :class:`CallStore`, both together, is what a live call's recorder needs;
+  the :class:`~.writer.SessionWriter` needs only the writes;
+- :class:`SessionLookup` (find_by_caller, load, quarantine): what resuming a caller needs;
+- :class:`SessionAdmin` (list_sessions, load, delete, forget_caller): what the CLI needs;
+- :class:`SessionStore`: all of them, what one backend provides.
 
 Ownership works by fencing. A worker :meth:`~SessionStore.claim`\\ s a session before writing and
 gets a :class:`Lease` carrying a fencing token; every claim, including a takeover by another
@@ -35,13 +42,13 @@ class Lease:
     """The owner whose still-live lease this claim took over, if any (for logging)."""
 
 
-class SessionStore(Protocol):
-    """Persistence of sessions: fenced writes, consistent reads, privacy-aware caller lookup.
+class SessionOwnership(Protocol):
+    """Who owns a session: fenced leases.
 
-    Errors are :mod:`frontdesk.errors` types only: ``StateUnavailableError`` when the backend
-    cannot be reached (retry later), ``StaleOwnerError`` when another worker owns the session,
-    ``CorruptStateError`` when a stored session cannot be decoded, ``SessionNotFoundError`` when
-    there is nothing under an id, ``StateError`` for anything else.
+    Errors of every role are :mod:`frontdesk.errors` types only: ``StateUnavailableError`` when
+    the backend cannot be reached (retry later), ``StaleOwnerError`` when another worker owns the
+    session, ``CorruptStateError`` when a stored session cannot be decoded,
+    ``SessionNotFoundError`` when there is nothing under an id, ``StateError`` for anything else.
     """
 
     async def claim(self, session_id: str, *, owner: str) -> Lease:
@@ -61,6 +68,10 @@ class SessionStore(Protocol):
     async def release(self, lease: Lease) -> None:
         """Give the lease up (end of call). A no-op when the lease is no longer current."""
         ...
+
+
+class SessionWrites(Protocol):
+    """Fenced writes of one session's data, each under the :class:`Lease` of a claim."""
 
     async def create(
         self, state: SessionState, *, lease: Lease, caller_identity: str | None
@@ -93,6 +104,18 @@ class SessionStore(Protocol):
         """Replace the stored session with ``state`` entirely (resync after lost writes)."""
         ...
 
+    async def mark_ended(self, lease: Lease) -> None:
+        """Record that the call ended normally, so it is never resumed."""
+        ...
+
+
+class CallStore(SessionOwnership, SessionWrites, Protocol):
+    """What a live call's recorder uses: ownership and writes."""
+
+
+class SessionLookup(Protocol):
+    """Finding and reading a caller's stored session: what resuming needs."""
+
     async def load(self, session_id: str) -> SessionState:
         """Read a whole session; a corrupt one is quarantined and ``CorruptStateError`` raised.
 
@@ -117,6 +140,14 @@ class SessionStore(Protocol):
         """The id of the caller's most recently created session still stored, if any."""
         ...
 
+
+class SessionAdmin(Protocol):
+    """Operating on stored sessions as a whole: what the CLI's ``sessions`` command needs."""
+
+    async def load(self, session_id: str) -> SessionState:
+        """Read a whole session (see :meth:`SessionLookup.load`)."""
+        ...
+
     async def list_sessions(self) -> list[SessionSummary]:
         """A summary of every stored session, most recently updated first."""
         ...
@@ -132,6 +163,6 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def mark_ended(self, lease: Lease) -> None:
-        """Record that the call ended normally, so it is never resumed."""
-        ...
+
+class SessionStore(CallStore, SessionLookup, SessionAdmin, Protocol):
+    """Persistence of sessions, every role: fenced writes, consistent reads, privacy-aware lookup."""

@@ -3,7 +3,7 @@
 A voice agent must answer in a few hundred milliseconds whether or not Redis is healthy, so the
 call code only ever calls :meth:`SessionWriter.submit` (no await, no exception) and a background
 task does the writing: everything submitted since the last write goes out as ONE
-:meth:`~.store.SessionStore.append`, in order.
+:meth:`~.store.SessionWrites.append`, in order.
 
 When Redis is unreachable the batch is kept and retried with capped backoff; because each
 append names the item count it builds on (``base_len``), a retry whose first attempt did land
@@ -28,7 +28,7 @@ from frontdesk import telemetry
 from frontdesk.errors import StaleOwnerError, StateError, StateUnavailableError
 
 from .models import SessionState, encode_meta_update
-from .store import Lease, SessionStore
+from .store import Lease, SessionWrites
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class _Batch:
 
 
 class SessionWriter:
-    """The per-call write-behind queue in front of a :class:`~.store.SessionStore`.
+    """The per-call write-behind queue in front of a store's :class:`~.store.SessionWrites`.
 
     ``full_state`` must return the call's current state including every item passed to
     :meth:`submit` so far (and nothing submitted later); it is only called after the queue
@@ -61,7 +61,7 @@ class SessionWriter:
     def __init__(
         self,
         *,
-        store: SessionStore,
+        store: SessionWrites,
         lease: Lease,
         base_len: int,
         full_state: Callable[[], SessionState],

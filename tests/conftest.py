@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,10 +17,12 @@ from redis.asyncio import Redis, RedisCluster
 
 from frontdesk.state import (
     EmbeddedRedis,
+    Lease,
     RedisSessionStore,
     SessionState,
     connect_redis,
 )
+from frontdesk.workflows.config import StateSection
 
 TEST_CALLER_SECRET = b"test-caller-secret-0123456789abcdef"
 
@@ -48,17 +50,26 @@ async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[Redis | Red
     await client.aclose()
 
 
+TEST_STATE_SETTINGS: dict[str, Any] = {
+    "key_prefix": "test",
+    "ttl": 3600.0,
+    "lease_ttl": 5.0,
+    "snapshot_every": 20,
+}
+"""Test-sized ``[state]`` keys (small snapshots, so compaction happens in tests); the size
+bounds are production's."""
+
+
 def _make_store(client: Redis | RedisCluster, **overrides: Any) -> RedisSessionStore:
-    """A store with test-sized settings: small snapshots so compaction happens in tests."""
-    settings: dict[str, Any] = {
-        "key_prefix": "test",
-        "ttl": 3600.0,
-        "lease_ttl": 5.0,
-        "snapshot_every": 20,
-        "caller_secret": TEST_CALLER_SECRET,
-    }
-    settings.update(overrides)
-    return RedisSessionStore(client, **settings)
+    """A store built as production builds it, from ``[state]`` settings with test values.
+
+    The settings are not validated here (``model_construct``), so that the store's own checks of
+    bad values are what a test meets.
+    """
+    settings = StateSection.model_construct(**{**TEST_STATE_SETTINGS, **overrides})
+    return RedisSessionStore.from_settings(
+        settings, client=client, caller_secret=TEST_CALLER_SECRET
+    )
 
 
 @pytest.fixture
@@ -77,6 +88,20 @@ def fault_redis() -> Iterator[EmbeddedRedis]:
     """A server of this test's own, to kill and restart (AOF everysec)."""
     with EmbeddedRedis() as server:
         yield server
+
+
+@pytest.fixture
+async def fault_client(fault_redis: EmbeddedRedis) -> AsyncIterator[Redis | RedisCluster]:
+    """A client of ``fault_redis``, closed after the test."""
+    client = connect_redis(fault_redis.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def fault_store(fault_client: Redis | RedisCluster) -> RedisSessionStore:
+    """A store with test settings on ``fault_redis``."""
+    return _make_store(fault_client)
 
 
 def _chat_item(index: int, *, size: int = 64) -> dict[str, Any]:
@@ -118,3 +143,22 @@ def new_state() -> Callable[..., SessionState]:
         return SessionState(**values)
 
     return build
+
+
+@pytest.fixture
+def stored_session(
+    store: RedisSessionStore,
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., dict[str, Any]],
+) -> Callable[[str], Awaitable[Lease]]:
+    """``await stored_session(sid)``: 26 items stored in ``store`` (25 in the snapshot, one in
+    the list tail) under a claim of ``worker-a``, whose lease it returns."""
+
+    async def stored(sid: str) -> Lease:
+        lease = await store.claim(sid, owner="worker-a")
+        items = [chat_item(i) for i in range(25)]
+        await store.create(new_state(sid, items=items), lease=lease, caller_identity=None)
+        await store.append(lease, items=[chat_item(25)], meta_update={}, base_len=25)
+        return lease
+
+    return stored

@@ -59,14 +59,5 @@ async def open_persistence(
             sentinel_service=settings.sentinel_service,
         )
         stack.push_async_callback(client.aclose)
-        store = RedisSessionStore(
-            client,
-            key_prefix=settings.key_prefix,
-            ttl=settings.ttl,
-            lease_ttl=settings.lease_ttl,
-            snapshot_every=settings.snapshot_every,
-            max_items=settings.max_items,
-            max_bytes=settings.max_bytes,
-            caller_secret=secret,
-        )
+        store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
         yield Persistence(store=store, settings=settings, caller_secret=secret)

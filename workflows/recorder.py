@@ -29,7 +29,7 @@ from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import StaleOwnerError, StateError
 from frontdesk.state.identity import caller_hash
 from frontdesk.state.models import CallRecord, SessionState
-from frontdesk.state.store import Lease, SessionStore
+from frontdesk.state.store import CallStore, Lease
 from frontdesk.state.writer import SessionWriter
 from frontdesk.workflows.config import StateSection, Workflow
 
@@ -65,7 +65,7 @@ class SessionRecorder:
         self,
         *,
         session: AgentSession[CallerData],
-        store: SessionStore,
+        store: CallStore,
         settings: StateSection,
         workflow: Workflow,
         owner: str,

@@ -36,7 +36,7 @@ from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import CorruptStateError, StateError
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
-from frontdesk.state.store import SessionStore
+from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
 from frontdesk.workflows.recorder import SessionRecorder
 from frontdesk.workflows.transcript import Transcript, build_transcript
@@ -183,7 +183,7 @@ async def find_resume_plan(
     history: ChatContext | None = None
     started_ns, quarantined = time.time_ns(), False
     if caller_identity:
-        store = persistence.store
+        store: SessionLookup = persistence.store
         try:
             session_id = await store.find_by_caller(caller_identity)
             if session_id is not None:

@@ -7,16 +7,16 @@ that asks for them, because these tests kill, restart and damage them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from frontdesk.state import EmbeddedRedis
+from frontdesk.state import EmbeddedRedis, connect_redis
 from frontdesk.workflows.config import Workflow, load_workflow
 
-from .support import CONFIG, STATE_SECRET, TlsAclRedis
+from .support import CONFIG, STATE_SECRET, StateRig, TlsAclRedis
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,22 @@ def start_redis() -> Iterator[Callable[..., EmbeddedRedis]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+async def rig(
+    start_redis: Callable[..., EmbeddedRedis], workflow: Workflow
+) -> AsyncIterator[StateRig]:
+    """A Redis server of this test's own, a client of it, and the calls the test opens.
+
+    Afterwards every call in ``rig.calls`` is closed (closing twice is harmless), then the client.
+    """
+    server = start_redis()
+    state = StateRig(workflow=workflow, server=server, client=connect_redis(server.url))
+    try:
+        yield state
+    finally:
+        await state.aclose()
 
 
 @pytest.fixture(autouse=True)

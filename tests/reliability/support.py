@@ -9,15 +9,16 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from frontdesk.state import RedisSessionStore
+from frontdesk.state import EmbeddedRedis, RedisSessionStore
 from frontdesk.workflows import simulate
 from frontdesk.workflows.config import StateSection, Workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.session import Call, Persistence
 from tests.tls import make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,14 +52,8 @@ GREETING = "Thanks for calling Acme Broadband"
 
 def make_store(client: Redis, workflow: Workflow, **overrides: Any) -> RedisSessionStore:
     """The store a worker of ``workflow`` would build, with ``[state]`` keys overridden."""
-    settings = state_settings(workflow, **overrides)
-    return RedisSessionStore(
-        client,
-        key_prefix=settings.key_prefix,
-        ttl=settings.ttl,
-        lease_ttl=settings.lease_ttl,
-        snapshot_every=settings.snapshot_every,
-        caller_secret=STATE_SECRET.encode(),
+    return RedisSessionStore.from_settings(
+        state_settings(workflow, **overrides), client=client, caller_secret=STATE_SECRET.encode()
     )
 
 
@@ -76,6 +71,26 @@ def make_persistence(
         caller_secret=STATE_SECRET.encode(),
         owner=owner,
     )
+
+
+@dataclass
+class StateRig:
+    """What a reliability test of state sets up (the ``rig`` fixture): server, client, calls."""
+
+    workflow: Workflow
+    server: EmbeddedRedis
+    client: Redis
+    calls: list[Call] = field(default_factory=list)
+    """Calls the test opened; the fixture closes them all."""
+
+    def persistence(self, **overrides: Any) -> Persistence:
+        """What ``open_persistence`` yields, on this client, with ``[state]`` keys overridden."""
+        return make_persistence(self.client, self.workflow, **overrides)
+
+    async def aclose(self) -> None:
+        for call in self.calls:
+            await call.aclose()
+        await self.client.aclose()
 
 
 def user_texts(items: Iterable[dict[str, Any]]) -> list[str]:
@@ -266,7 +281,7 @@ STORE_COMMANDS = [
     *("+multi", "+exec", "+discard", "+hgetall", "+hmget", "+zadd", "+zremrangebyrank"),
     *("+zrevrange", "+zrange", "+zrem", "+scan"),
 ]
-"""The commands an ACL user of Frontdesk's store needs, found by reading state/redis_store.py."""
+"""The commands an ACL user of Frontdesk's store needs, found by reading state/lua/*.lua and state/*.py."""
 
 
 class TlsAclRedis:

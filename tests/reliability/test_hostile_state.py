@@ -15,18 +15,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from frontdesk.errors import SessionNotFoundError
-from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
+from frontdesk.state import RedisSessionStore
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.session import Call, Persistence, start_call
 
-from .support import ACCOUNT_ASK, GREETING, SCRIPT, make_persistence, reply_of
+from .support import ACCOUNT_ASK, GREETING, SCRIPT, StateRig, reply_of
 
 pytestmark = pytest.mark.reliability
 
@@ -152,138 +151,114 @@ async def lease_is_a_list(client: Redis, store: RedisSessionStore, sid: str) -> 
     ],
 )
 async def test_damaged_session_is_quarantined_caller_starts_fresh_and_other_calls_go_on(
-    damage: Damage, start_redis: Any, workflow: Workflow, caplog: pytest.LogCaptureFixture
+    damage: Damage, rig: StateRig, workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow, snapshot_every=10)
+    client = rig.client
+    persistence = rig.persistence(snapshot_every=10)
     store = persistence.store
     assert isinstance(store, RedisSessionStore)
-    calls: list[Call] = []
-    try:
-        other = await _open(workflow, OTHER, persistence, calls)
-        await _say(other, SCRIPT[0][0])
-        victim = await _open(workflow, VICTIM, persistence, calls)
-        for text, _ in SCRIPT[:4]:
-            await _say(victim, text)
-        assert await victim.flush()
-        damaged = victim.session_id
-        await victim.aclose()
+    calls = rig.calls
+    other = await _open(workflow, OTHER, persistence, calls)
+    await _say(other, SCRIPT[0][0])
+    victim = await _open(workflow, VICTIM, persistence, calls)
+    for text, _ in SCRIPT[:4]:
+        await _say(victim, text)
+    assert await victim.flush()
+    damaged = victim.session_id
+    await victim.aclose()
 
-        await damage(client, store, damaged)
+    await damage(client, store, damaged)
 
-        stall = _StallMeter()
-        async with stall:
-            again = await asyncio.wait_for(
-                start_call(workflow=workflow, caller_identity=VICTIM, persistence=persistence), 10
-            )
-            calls.append(again)
-            other_reply = await _say(other, SCRIPT[1][0])
-            reply = await _say(again, SCRIPT[0][0])
-            persisted = await again.flush(2)
-        print(
-            f"\n[{damage.__name__}] plan={again.plan.kind if again.plan else None} "
-            f"persisted={persisted} longest_loop_stall_s={stall.longest:.3f}"
+    stall = _StallMeter()
+    async with stall:
+        again = await asyncio.wait_for(
+            start_call(workflow=workflow, caller_identity=VICTIM, persistence=persistence), 10
         )
-        # The other caller's call went on, and so does the victim's new one, persisted.
-        assert "AC-48213" in other_reply
-        assert await other.flush(5)
-        assert persisted, "the victim's new call is not persisted"
-        assert stall.longest < STALL_BOUND
-        # It is a fresh call: the damaged session is out of the way, and said so.
-        assert again.session_id != damaged and again.plan is not None
-        assert again.plan.kind == "fresh", again.plan.reason
-        opening, _ = reply_of(list(again.opening.events) if again.opening else [], "receptionist")
-        assert GREETING in opening
-        assert ACCOUNT_ASK in reply
-        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-        assert any(damaged in m and "quarantine" in m for m in warnings), warnings
-        with pytest.raises(SessionNotFoundError):
-            await store.load(damaged)
-        # And the victim's next call resumes the fresh session.
-        await again.aclose()
-        back = await _open(workflow, VICTIM, persistence, calls)
-        assert back.resumed and back.session_id == again.session_id
-    finally:
-        for call in calls:
-            await call.aclose()
-        await client.aclose()
+        calls.append(again)
+        other_reply = await _say(other, SCRIPT[1][0])
+        reply = await _say(again, SCRIPT[0][0])
+        persisted = await again.flush(2)
+    print(
+        f"\n[{damage.__name__}] plan={again.plan.kind if again.plan else None} "
+        f"persisted={persisted} longest_loop_stall_s={stall.longest:.3f}"
+    )
+    # The other caller's call went on, and so does the victim's new one, persisted.
+    assert "AC-48213" in other_reply
+    assert await other.flush(5)
+    assert persisted, "the victim's new call is not persisted"
+    assert stall.longest < STALL_BOUND
+    # It is a fresh call: the damaged session is out of the way, and said so.
+    assert again.session_id != damaged and again.plan is not None
+    assert again.plan.kind == "fresh", again.plan.reason
+    opening, _ = reply_of(list(again.opening.events) if again.opening else [], "receptionist")
+    assert GREETING in opening
+    assert ACCOUNT_ASK in reply
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(damaged in m and "quarantine" in m for m in warnings), warnings
+    with pytest.raises(SessionNotFoundError):
+        await store.load(damaged)
+    # And the victim's next call resumes the fresh session.
+    await again.aclose()
+    back = await _open(workflow, VICTIM, persistence, calls)
+    assert back.resumed and back.session_id == again.session_id
 
 
 async def test_caller_index_of_the_wrong_type_is_repaired_and_the_new_call_is_persisted(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    client = rig.client
+    persistence = rig.persistence()
     store = persistence.store
     assert isinstance(store, RedisSessionStore)
     await client.set(store.caller_key(VICTIM), b"I am not a sorted set")
-    calls: list[Call] = []
-    try:
-        call = await _open(workflow, VICTIM, persistence, calls)
-        await _say(call, SCRIPT[0][0])
-        persisted = await call.flush(5)
-        await call.aclose()
-        back = await _open(workflow, VICTIM, persistence, calls)
-        print(f"\n[caller index is a string] persisted={persisted} resumed={back.resumed}")
-        assert persisted and back.resumed
-    finally:
-        for call in calls:
-            await call.aclose()
-        await client.aclose()
+    calls = rig.calls
+    call = await _open(workflow, VICTIM, persistence, calls)
+    await _say(call, SCRIPT[0][0])
+    persisted = await call.flush(5)
+    await call.aclose()
+    back = await _open(workflow, VICTIM, persistence, calls)
+    print(f"\n[caller index is a string] persisted={persisted} resumed={back.resumed}")
+    assert persisted and back.resumed
 
 
 async def test_a_hostile_member_of_the_caller_index_does_not_hide_the_callers_real_session(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    client = rig.client
+    persistence = rig.persistence()
     store = persistence.store
     assert isinstance(store, RedisSessionStore)
-    calls: list[Call] = []
-    try:
-        call = await _open(workflow, VICTIM, persistence, calls)
-        for text, _ in SCRIPT[:2]:
-            await _say(call, text)
-        assert await call.flush()
-        await call.aclose()
-        await client.zadd(store.caller_key(VICTIM), {b"* {bad} id": time.time() + 60})
-        back = await _open(workflow, VICTIM, persistence, calls)
-        print(f"\n[hostile index member] resumed={back.resumed}")
-        assert back.resumed and back.session_id == call.session_id
-    finally:
-        for call in calls:
-            await call.aclose()
-        await client.aclose()
+    calls = rig.calls
+    call = await _open(workflow, VICTIM, persistence, calls)
+    for text, _ in SCRIPT[:2]:
+        await _say(call, text)
+    assert await call.flush()
+    await call.aclose()
+    await client.zadd(store.caller_key(VICTIM), {b"* {bad} id": time.time() + 60})
+    back = await _open(workflow, VICTIM, persistence, calls)
+    print(f"\n[hostile index member] resumed={back.resumed}")
+    assert back.resumed and back.session_id == call.session_id
 
 
 async def test_stored_caller_data_failing_its_pattern_is_not_trusted_on_resume(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    client = rig.client
+    persistence = rig.persistence()
     store = persistence.store
     assert isinstance(store, RedisSessionStore)
-    calls: list[Call] = []
-    try:
-        call = await _open(workflow, VICTIM, persistence, calls)
-        for text, _ in SCRIPT[:2]:
-            await _say(call, text)
-        assert await call.flush()
-        await call.aclose()
-        forged = orjson.dumps({"account_number": "'; DROP TABLE accounts; --"})
-        await client.hset(store.session_keys(call.session_id)[0], "caller_data", forged)
-        back = await _open(workflow, VICTIM, persistence, calls)
-        print(f"\n[forged caller data] resumed with {back.userdata.fields}")
-        assert "account_number" not in back.userdata.fields
-    finally:
-        for call in calls:
-            await call.aclose()
-        await client.aclose()
+    calls = rig.calls
+    call = await _open(workflow, VICTIM, persistence, calls)
+    for text, _ in SCRIPT[:2]:
+        await _say(call, text)
+    assert await call.flush()
+    await call.aclose()
+    forged = orjson.dumps({"account_number": "'; DROP TABLE accounts; --"})
+    await client.hset(store.session_keys(call.session_id)[0], "caller_data", forged)
+    back = await _open(workflow, VICTIM, persistence, calls)
+    print(f"\n[forged caller data] resumed with {back.userdata.fields}")
+    assert "account_number" not in back.userdata.fields
 
 
 async def _fifty_thousand_items(client: Redis, store: RedisSessionStore, sid: str) -> None:
@@ -327,46 +302,40 @@ async def _five_megabyte_item(client: Redis, store: RedisSessionStore, sid: str)
     ],
 )
 async def test_oversized_stored_session_does_not_stall_the_worker(
-    damage: Damage, start_redis: Any, workflow: Workflow
+    damage: Damage, rig: StateRig, workflow: Workflow
 ) -> None:
     """Either outcome is fine for the caller (a bounded resume, or quarantine and a fresh
     start); what is not fine is every other call on the worker freezing meanwhile."""
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    client = rig.client
+    persistence = rig.persistence()
     store = persistence.store
     assert isinstance(store, RedisSessionStore)
-    calls: list[Call] = []
-    try:
-        other = await _open(workflow, OTHER, persistence, calls)
-        victim = await _open(workflow, VICTIM, persistence, calls)
-        for text, _ in SCRIPT[:2]:
-            await _say(victim, text)
-        assert await victim.flush()
-        await victim.aclose()
-        await damage(client, store, victim.session_id)
+    calls = rig.calls
+    other = await _open(workflow, OTHER, persistence, calls)
+    victim = await _open(workflow, VICTIM, persistence, calls)
+    for text, _ in SCRIPT[:2]:
+        await _say(victim, text)
+    assert await victim.flush()
+    await victim.aclose()
+    await damage(client, store, victim.session_id)
 
-        stall = _StallMeter()
-        started = time.monotonic()
-        async with stall:
-            again = await asyncio.wait_for(
-                start_call(workflow=workflow, caller_identity=VICTIM, persistence=persistence), 30
-            )
-            calls.append(again)
-            took = time.monotonic() - started
-            reply = await _say(again, "is it fixed yet?")
-            other_reply = await _say(other, SCRIPT[0][0])
-        print(
-            f"\n[{damage.__name__.strip('_')}] plan={again.plan.kind if again.plan else None} "
-            f"start_call_s={took:.2f} longest_loop_stall_s={stall.longest:.3f}"
+    stall = _StallMeter()
+    started = time.monotonic()
+    async with stall:
+        again = await asyncio.wait_for(
+            start_call(workflow=workflow, caller_identity=VICTIM, persistence=persistence), 30
         )
-        assert reply and ACCOUNT_ASK in other_reply
-        assert await again.flush(10) and await other.flush(10)
-        assert stall.longest < STALL_BOUND
-    finally:
-        for call in calls:
-            await call.aclose()
-        await client.aclose()
+        calls.append(again)
+        took = time.monotonic() - started
+        reply = await _say(again, "is it fixed yet?")
+        other_reply = await _say(other, SCRIPT[0][0])
+    print(
+        f"\n[{damage.__name__.strip('_')}] plan={again.plan.kind if again.plan else None} "
+        f"start_call_s={took:.2f} longest_loop_stall_s={stall.longest:.3f}"
+    )
+    assert reply and ACCOUNT_ASK in other_reply
+    assert await again.flush(10) and await other.flush(10)
+    assert stall.longest < STALL_BOUND
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,12 +17,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
 
 import pytest
 
 from frontdesk.errors import CorruptStateError
-from frontdesk.state import EmbeddedRedis, caller_hash, connect_redis
+from frontdesk.state import caller_hash
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.persistence import open_persistence
 from frontdesk.workflows.session import Call, Persistence, start_call
@@ -31,6 +30,7 @@ from .support import (
     ROOT,
     SCRIPT,
     STATE_SECRET,
+    StateRig,
     TlsAclRedis,
     dump_keyspace,
     make_persistence,
@@ -63,23 +63,19 @@ async def _full_call(workflow: Workflow, caller: str, persistence: Persistence, 
 
 
 async def test_no_raw_caller_identity_in_any_key_name_or_value(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
-    try:
-        for number, identity in enumerate(IDENTITIES):
-            call = await _full_call(workflow, identity, persistence, turns=3 + number)
-            await call.aclose()
-            again = await start_call(
-                workflow=workflow, caller_identity=identity, persistence=persistence
-            )
-            assert again.resumed
-            await again.aclose()
-        keyspace = await dump_keyspace(client)
-    finally:
-        await client.aclose()
+    client = rig.client
+    persistence = rig.persistence()
+    for number, identity in enumerate(IDENTITIES):
+        call = await _full_call(workflow, identity, persistence, turns=3 + number)
+        await call.aclose()
+        again = await start_call(
+            workflow=workflow, caller_identity=identity, persistence=persistence
+        )
+        assert again.resumed
+        await again.aclose()
+    keyspace = await dump_keyspace(client)
     leaks = []
     index_keys = [key for key in keyspace if key.startswith(b"frontdesk:caller:")]
     for identity in IDENTITIES:
@@ -104,32 +100,28 @@ async def test_no_raw_caller_identity_in_any_key_name_or_value(
 
 
 async def test_every_key_has_a_ttl_and_a_tiny_ttl_expires_everything(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
+    client = rig.client
     ttl = 1.5
-    persistence = make_persistence(client, workflow, ttl=ttl, lease_ttl=1.0)
-    try:
-        live = await _full_call(workflow, IDENTITIES[0], persistence, turns=4)
-        during = await dump_keyspace(client)
-        quarantined = await _full_call(workflow, IDENTITIES[1], persistence, turns=2)
-        await quarantined.aclose()
-        await client.hset(f"frontdesk:s:{{{quarantined.session_id}}}:meta", "turns", b'"many"')
-        with pytest.raises(CorruptStateError):
-            await persistence.store.load(quarantined.session_id)
-        await live.aclose()
-        after = await dump_keyspace(client)
-        started = time.monotonic()
-        while (remaining := await dump_keyspace(client)) and time.monotonic() - started < ttl + 5:
-            await asyncio.sleep(0.1)
-        gone_after = time.monotonic() - started
-        fresh = await start_call(
-            workflow=workflow, caller_identity=IDENTITIES[0], persistence=persistence
-        )
-        await fresh.aclose()
-    finally:
-        await client.aclose()
+    persistence = rig.persistence(ttl=ttl, lease_ttl=1.0)
+    live = await _full_call(workflow, IDENTITIES[0], persistence, turns=4)
+    during = await dump_keyspace(client)
+    quarantined = await _full_call(workflow, IDENTITIES[1], persistence, turns=2)
+    await quarantined.aclose()
+    await client.hset(f"frontdesk:s:{{{quarantined.session_id}}}:meta", "turns", b'"many"')
+    with pytest.raises(CorruptStateError):
+        await persistence.store.load(quarantined.session_id)
+    await live.aclose()
+    after = await dump_keyspace(client)
+    started = time.monotonic()
+    while (remaining := await dump_keyspace(client)) and time.monotonic() - started < ttl + 5:
+        await asyncio.sleep(0.1)
+    gone_after = time.monotonic() - started
+    fresh = await start_call(
+        workflow=workflow, caller_identity=IDENTITIES[0], persistence=persistence
+    )
+    await fresh.aclose()
     without_ttl = [k for k, (_, _, pttl) in {**during, **after}.items() if pttl <= 0]
     too_long = [k for k, (_, _, pttl) in {**during, **after}.items() if pttl > ttl * 1000]
     kinds = sorted(
@@ -161,44 +153,41 @@ def _frontdesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 
 async def test_forget_caller_erases_every_trace_of_that_caller_and_nothing_else(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
+    server = rig.server
+    client = rig.client
     forgotten, kept = IDENTITIES[0], IDENTITIES[2]
     # resume_window = 0: every call of the caller is a new session
-    persistence = make_persistence(client, workflow, resume_window=0)
+    persistence = rig.persistence(resume_window=0)
     session_ids: list[str] = []
-    try:
-        for turns in (2, 3, 1):
-            call = await _full_call(workflow, forgotten, persistence, turns=turns)
-            session_ids.append(call.session_id)
-            await call.aclose()
-        # The newest one is damaged: the next call quarantines it (its meta keeps the hash).
-        await client.hset(f"frontdesk:s:{{{session_ids[-1]}}}:meta", "schema_version", b"9")
-        call = await _full_call(workflow, forgotten, persistence, turns=1)
+    for turns in (2, 3, 1):
+        call = await _full_call(workflow, forgotten, persistence, turns=turns)
         session_ids.append(call.session_id)
         await call.aclose()
-        other = await _full_call(workflow, kept, persistence, turns=3)
-        await other.aclose()
-        before = await dump_keyspace(client)
-        assert any(b":q:{" in key for key in before)
+    # The newest one is damaged: the next call quarantines it (its meta keeps the hash).
+    await client.hset(f"frontdesk:s:{{{session_ids[-1]}}}:meta", "schema_version", b"9")
+    call = await _full_call(workflow, forgotten, persistence, turns=1)
+    session_ids.append(call.session_id)
+    await call.aclose()
+    other = await _full_call(workflow, kept, persistence, turns=3)
+    await other.aclose()
+    before = await dump_keyspace(client)
+    assert any(b":q:{" in key for key in before)
 
-        done = await asyncio.to_thread(
-            _frontdesk,
-            "sessions",
-            "forget-caller",
-            forgotten,
-            env={"FRONTDESK_REDIS_URL": server.url, "FRONTDESK_STATE_SECRET": STATE_SECRET},
-        )
-        after = await dump_keyspace(client)
-        back = await start_call(
-            workflow=workflow, caller_identity=kept, persistence=make_persistence(client, workflow)
-        )
-        resumed = back.resumed and back.session_id == other.session_id
-        await back.aclose()
-    finally:
-        await client.aclose()
+    done = await asyncio.to_thread(
+        _frontdesk,
+        "sessions",
+        "forget-caller",
+        forgotten,
+        env={"FRONTDESK_REDIS_URL": server.url, "FRONTDESK_STATE_SECRET": STATE_SECRET},
+    )
+    after = await dump_keyspace(client)
+    back = await start_call(
+        workflow=workflow, caller_identity=kept, persistence=make_persistence(client, workflow)
+    )
+    resumed = back.resumed and back.session_id == other.session_id
+    await back.aclose()
     traces = [
         caller_hash(forgotten, STATE_SECRET.encode()).encode(),
         *(s.encode() for s in session_ids),

@@ -19,7 +19,7 @@ from frontdesk.state import EmbeddedRedis, connect_redis
 from frontdesk.workflows.config import Workflow
 from frontdesk.workflows.session import Call, start_call
 
-from .support import ACCOUNT_ASK, SCRIPT, make_persistence, reply_of, user_texts
+from .support import ACCOUNT_ASK, SCRIPT, StateRig, make_persistence, reply_of, user_texts
 
 pytestmark = pytest.mark.reliability
 
@@ -69,12 +69,11 @@ async def _wait_for_claim(call: Call, timeout: float = 15.0) -> None:
 
 
 async def test_call_keeps_answering_while_redis_is_down_and_queued_writes_land_in_order(
-    start_redis: Any, workflow: Workflow, caplog: pytest.LogCaptureFixture
+    rig: StateRig, workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="frontdesk.state")
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    server = rig.server
+    persistence = rig.persistence()
     call = await start_call(
         workflow=workflow, caller_identity="+15554000001", persistence=persistence
     )
@@ -144,17 +143,15 @@ async def test_call_keeps_answering_while_redis_is_down_and_queued_writes_land_i
         await call.aclose()
         if late is not None:
             await late.aclose()
-        await client.aclose()
 
 
 async def test_queue_limit_bounds_memory_during_an_outage_and_a_full_rewrite_loses_nothing(
-    start_redis: Any, workflow: Workflow, caplog: pytest.LogCaptureFixture
+    rig: StateRig, workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="frontdesk.state")
     limit = 5
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow, queue_limit=limit)
+    server = rig.server
+    persistence = rig.persistence(queue_limit=limit)
     call = await start_call(
         workflow=workflow, caller_identity="+15554000003", persistence=persistence
     )
@@ -206,15 +203,13 @@ async def test_queue_limit_bounds_memory_during_an_outage_and_a_full_rewrite_los
         assert len((await persistence.store.load(call.session_id)).items) == len(_history_ids(call))
     finally:
         await call.aclose()
-        await client.aclose()
 
 
 async def test_call_started_during_an_outage_is_stored_when_it_ends_after_redis_is_back(
-    start_redis: Any, workflow: Workflow
+    rig: StateRig, workflow: Workflow
 ) -> None:
-    server: EmbeddedRedis = start_redis()
-    client = connect_redis(server.url)
-    persistence = make_persistence(client, workflow)
+    server = rig.server
+    persistence = rig.persistence()
     await asyncio.to_thread(server.kill)
     call = await start_call(
         workflow=workflow, caller_identity="+15554000004", persistence=persistence
@@ -228,7 +223,6 @@ async def test_call_started_during_an_outage_is_stored_when_it_ends_after_redis_
         await call.aclose()
     session_id = await persistence.store.find_by_caller("+15554000004")
     stored = await persistence.store.load(session_id) if session_id else None
-    await client.aclose()
     print(f"\n[outage at call start] stored_after_close={stored is not None}")
     assert stored is not None, "the call ended with Redis reachable, yet nothing was stored"
     assert user_texts(stored.items) == [text for text, _ in SCRIPT[:2]]

@@ -2,7 +2,7 @@
 
 The server speaks TLS only (a throwaway CA made with openssl), its ``default`` user is off, and
 the ``frontdesk`` user holds only the key pattern ``~frontdesk:*`` and the commands the store
-needs (``support.STORE_COMMANDS``, read off state/redis_store.py). A whole call, its resume,
+needs (``support.STORE_COMMANDS``, read off state/lua/ and state/). A whole call, its resume,
 listing and forgetting run through it without one ACL denial; anything outside the prefix or
 the command list is refused.
 """

@@ -20,6 +20,7 @@ from frontdesk.errors import CorruptStateError, SessionNotFoundError, StateUnava
 from frontdesk.state import Lease, RedisSessionStore, SessionState
 
 Damage = Callable[[Redis, RedisSessionStore, str], Awaitable[object]]
+StoredSession = Callable[[str], Awaitable[Lease]]
 Item = dict[str, Any]
 
 
@@ -62,20 +63,6 @@ DAMAGES = [
 ]
 
 
-async def _stored(
-    store: RedisSessionStore,
-    new_state: Callable[..., SessionState],
-    chat_item: Callable[..., Item],
-    sid: str = "damaged",
-) -> Lease:
-    lease = await store.claim(sid, owner="worker-a")
-    await store.create(
-        new_state(sid, items=[chat_item(i) for i in range(25)]), lease=lease, caller_identity=None
-    )
-    await store.append(lease, items=[chat_item(25)], meta_update={}, base_len=25)
-    return lease
-
-
 async def _assert_quarantined_and_claimable_again(
     store: RedisSessionStore,
     redis_client: Redis,
@@ -99,12 +86,12 @@ async def _assert_quarantined_and_claimable_again(
 async def test_load_quarantines_a_session_with_damaged_bookkeeping_and_the_id_can_be_claimed_again(
     damage: Damage,
     store: RedisSessionStore,
+    stored_session: StoredSession,
     redis_client: Redis,
     new_state: Callable[..., SessionState],
-    chat_item: Callable[..., Item],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    lease = await _stored(store, new_state, chat_item)
+    lease = await stored_session("damaged")
     await damage(redis_client, store, "damaged")
 
     with (
@@ -123,12 +110,12 @@ async def test_load_quarantines_a_session_with_damaged_bookkeeping_and_the_id_ca
 async def test_claim_quarantines_a_session_with_damaged_bookkeeping_and_raises_corrupt_not_unavailable(
     damage: Damage,
     store: RedisSessionStore,
+    stored_session: StoredSession,
     redis_client: Redis,
     new_state: Callable[..., SessionState],
-    chat_item: Callable[..., Item],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    lease = await _stored(store, new_state, chat_item)
+    lease = await stored_session("damaged")
     await damage(redis_client, store, "damaged")
 
     with (
@@ -159,11 +146,12 @@ async def test_claim_of_damaged_bookkeeping_without_stored_data_resets_it(
 async def test_writes_under_damaged_bookkeeping_raise_corrupt_and_write_nothing(
     damage: Damage,
     store: RedisSessionStore,
+    stored_session: StoredSession,
     redis_client: Redis,
     new_state: Callable[..., SessionState],
     chat_item: Callable[..., Item],
 ) -> None:
-    lease = await _stored(store, new_state, chat_item)
+    lease = await stored_session("damaged")
     meta_key, items_key, snap_key, _, _ = store.session_keys("damaged")
     before = (
         await redis_client.hgetall(meta_key),
@@ -192,6 +180,7 @@ async def test_writes_under_damaged_bookkeeping_raise_corrupt_and_write_nothing(
 
 async def test_quarantine_moves_the_session_aside_and_logs_the_session_and_reason(
     store: RedisSessionStore,
+    stored_session: StoredSession,
     redis_client: Redis,
     new_state: Callable[..., SessionState],
     chat_item: Callable[..., Item],
@@ -201,7 +190,7 @@ async def test_quarantine_moves_the_session_aside_and_logs_the_session_and_reaso
     await store.create(
         new_state("odd-items", items=[chat_item(0)]), lease=lease, caller_identity="+15551230001"
     )
-    await _stored(store, new_state, chat_item, sid="bystander")
+    await stored_session("bystander")
 
     with caplog.at_level(logging.WARNING, logger="frontdesk.state"):
         await store.quarantine("odd-items", "items are not LiveKit chat items")
@@ -220,11 +209,10 @@ async def test_quarantine_moves_the_session_aside_and_logs_the_session_and_reaso
 
 async def test_quarantining_again_keeps_the_first_quarantined_copy(
     store: RedisSessionStore,
+    stored_session: StoredSession,
     redis_client: Redis,
-    new_state: Callable[..., SessionState],
-    chat_item: Callable[..., Item],
 ) -> None:
-    await _stored(store, new_state, chat_item, sid="twice")
+    await stored_session("twice")
     await store.quarantine("twice", "first look")
     quarantined = await redis_client.hgetall(store.quarantine_keys("twice")[0])
 

@@ -8,17 +8,16 @@ from typing import Any
 import pytest
 
 from frontdesk.errors import StateUnavailableError
-from frontdesk.state import EmbeddedRedis, RedisSessionStore, SessionState, connect_redis
+from frontdesk.state import EmbeddedRedis, RedisSessionStore, SessionState
 
 
 async def test_redis_crash_and_aof_restart_lose_nothing_acknowledged(
     fault_redis: EmbeddedRedis,
-    make_store: Callable[..., RedisSessionStore],
+    fault_store: RedisSessionStore,
     new_state: Callable[..., SessionState],
     chat_item: Callable[..., dict[str, Any]],
 ) -> None:
-    client = connect_redis(fault_redis.url)
-    store = make_store(client)
+    store = fault_store
     lease = await store.claim("call-1", owner="worker-a")
     await store.create(new_state("call-1"), lease=lease, caller_identity="+15551230001")
     count = 0
@@ -36,14 +35,12 @@ async def test_redis_crash_and_aof_restart_lose_nothing_acknowledged(
     assert await store.find_by_caller("+15551230001") == "call-1"
     # The fencing token survived too: the same lease keeps writing.
     assert await store.append(lease, items=[chat_item(300)], meta_update={}, base_len=300) == 301
-    await client.aclose()
 
 
 async def test_unreachable_redis_raises_state_unavailable_naming_the_session(
-    fault_redis: EmbeddedRedis, make_store: Callable[..., RedisSessionStore]
+    fault_redis: EmbeddedRedis, fault_store: RedisSessionStore
 ) -> None:
-    client = connect_redis(fault_redis.url)
-    store = make_store(client)
+    store = fault_store
     await store.ping()
     fault_redis.kill()
 
@@ -55,4 +52,3 @@ async def test_unreachable_redis_raises_state_unavailable_naming_the_session(
         await store.quarantine("call-1", "items are not LiveKit chat items")
     with pytest.raises(StateUnavailableError):
         await store.ping()
-    await client.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,13 +57,6 @@ async def start_call(
     return Call(state=state, lease=lease, writer=writer)
 
 
-@pytest.fixture
-async def fault_client(fault_redis: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = connect_redis(fault_redis.url)
-    yield client
-    await client.aclose()
-
-
 async def test_submits_are_batched_into_one_append_in_order(
     store: RedisSessionStore,
     redis_server: EmbeddedRedis,
@@ -94,13 +87,12 @@ async def test_submits_are_batched_into_one_append_in_order(
 
 async def test_writer_keeps_writes_through_an_outage_and_stores_each_once_in_order(
     fault_redis: EmbeddedRedis,
-    fault_client: Redis,
-    make_store: Callable[..., RedisSessionStore],
+    fault_store: RedisSessionStore,
     new_state: Callable[..., SessionState],
     chat_item: Callable[..., Item],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = make_store(fault_client)
+    store = fault_store
     call = await start_call(store, new_state("call-1", items=[chat_item(0)]))
     call.say(chat_item(1), turns=1)
     assert await call.writer.flush(2)
@@ -167,13 +159,12 @@ async def test_retry_after_a_lost_reply_does_not_duplicate_items(
 
 async def test_queue_overflow_warns_then_rewrites_the_full_state_with_nothing_lost(
     fault_redis: EmbeddedRedis,
-    fault_client: Redis,
-    make_store: Callable[..., RedisSessionStore],
+    fault_store: RedisSessionStore,
     new_state: Callable[..., SessionState],
     chat_item: Callable[..., Item],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = make_store(fault_client)
+    store = fault_store
     call = await start_call(store, new_state("call-1", items=[chat_item(0)]), queue_limit=5)
     call.say(chat_item(1), turns=1)
     assert await call.writer.flush(2)

@@ -23,6 +23,7 @@ import orjson
 from frontdesk.errors import SessionNotFoundError, StateError
 from frontdesk.state.connection import connect_redis
 from frontdesk.state.identity import DEVELOPMENT_SECRET
+from frontdesk.state.keys import KeyLayout, is_session_id
 from frontdesk.state.local_dir import default_state_dir, local_redis
 from frontdesk.state.models import SessionState
 from frontdesk.state.redis_store import RedisSessionStore
@@ -87,14 +88,13 @@ class RedisSource:
         return rows
 
     async def _quarantined(self) -> list[SessionRow]:
-        prefix = self.store.key_prefix
-        head = f"{prefix}:q:{{"
+        layout = KeyLayout(self.store.key_prefix)
         ids: set[str] = set()
         try:
-            async for key in self.client.scan_iter(match=f"{prefix}:q:*", count=500):
-                text = bytes(key).decode("utf-8", "replace")
-                if text.startswith(head) and "}:" in text:
-                    ids.add(text[len(head) : text.rindex("}:")])
+            async for key in self.client.scan_iter(match=layout.meta_pattern("q"), count=500):
+                session_id = layout.session_id_of(bytes(key))
+                if session_id is not None and is_session_id(session_id):
+                    ids.add(session_id)
         except Exception as exc:
             raise StateError(f"Redis is unreachable while listing sessions: {exc}") from exc
         rows = []
@@ -190,14 +190,5 @@ async def open_source(
         stack.push_async_callback(client.aclose)
         # Reading and deleting never hash a caller identity: the secret is not needed here.
         secret = os.environ.get(SECRET_ENV, "").encode() or DEVELOPMENT_SECRET
-        store = RedisSessionStore(
-            client,
-            key_prefix=settings.key_prefix,
-            ttl=settings.ttl,
-            lease_ttl=settings.lease_ttl,
-            snapshot_every=settings.snapshot_every,
-            max_items=settings.max_items,
-            max_bytes=settings.max_bytes,
-            caller_secret=secret,
-        )
+        store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
         yield RedisSource(store=store, client=client, settings=settings, where=where)
