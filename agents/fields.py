@@ -16,9 +16,9 @@ from livekit.agents import RunContext, ToolError, function_tool
 from livekit.agents.llm import RawFunctionTool
 
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import CallerField
+from frontdesk.workflows.definition import CallerField
 
-logger = logging.getLogger("frontdesk.agents")
+logger = logging.getLogger(__name__)
 
 MAX_VALUE_LENGTH = 200
 """Longer values are refused: caller data are short facts, never whole utterances."""

@@ -17,28 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from livekit.agents import Agent, RunContext, llm, stt, tts
+from livekit.agents import Agent, RunContext, llm
 from livekit.agents.llm import ChatContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from frontdesk.agents.fields import make_record_tool
 from frontdesk.agents.handoff import make_transfer_tool
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.prompt import handoff_note, opening_note, render_instructions, resume_note
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
-logger = logging.getLogger("frontdesk.agents")
+logger = logging.getLogger(__name__)
 
 Entry = Literal["call_start", "handoff", "resume"]
-
-
-@dataclass(frozen=True)
-class AgentComponents:
-    """Per-agent pipeline overrides (e.g. support speaks with another TTS voice)."""
-
-    stt: stt.STT | None = None
-    llm: llm.LLM | None = None
-    tts: tts.TTS | None = None
 
 
 @dataclass
@@ -50,7 +42,7 @@ class AgentFactory:
     """
 
     workflow: Workflow
-    components: Callable[[str], AgentComponents] | None = None
+    components: Callable[[str], Pipeline] | None = None
     """Per-agent pipeline overrides by agent name; None: every agent uses the session's."""
 
     def build(
@@ -111,7 +103,7 @@ class FlowAgent(Agent):
             make_record_tool(field_name, workflow.field(field_name), on_recorded=self._on_recorded)
             for field_name in config.collects
         ]
-        components = factory.components(name) if factory.components else AgentComponents()
+        components = factory.components(name) if factory.components else Pipeline()
         super().__init__(
             id=name,
             instructions=factory.instructions_for(name, caller_data),

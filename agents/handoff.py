@@ -21,9 +21,9 @@ from frontdesk import telemetry
 from frontdesk.agents.prompt import SUMMARY_PREFIX, summary_request
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry
-from frontdesk.workflows.config import ContextPolicy, Route, Workflow
+from frontdesk.workflows.definition import ContextPolicy, Route, Workflow
 
-logger = logging.getLogger("frontdesk.agents")
+logger = logging.getLogger(__name__)
 
 SUMMARY_MAX_CHARS = 800
 """A summary longer than this is cut: it is a note for the next agent, not a transcript."""

@@ -50,7 +50,7 @@ from frontdesk.agents.prompt import (
     fill_template,
     read_call_context,
 )
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""

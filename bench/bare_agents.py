@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from livekit.agents import Agent, RunContext, function_tool
 from livekit.agents.llm import ChatContext
 
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 
 @dataclass

@@ -6,7 +6,7 @@ call, collects and freezes the garbage collector's heap as the worker's ``prewar
 runs N callers concurrently on the default workflow with persistence on (the bench's
 redis-server), ``vad=None`` and no turn detector (``start_call``'s offline profile):
 
-1. **paced phase**: each caller plays ``workflows/demo_scenario.toml`` (triage → handoff to
+1. **paced phase**: each caller plays ``workflows/runtime/demo_scenario.toml`` (triage → handoff to
    support → a refused value → account recorded → drop → reconnect and resume → handoff to
    sales → postcode), pausing a random *think time* before each step, starts staggered over one
    think time. Turn latency = ``session.run(user_input=...)``; reconnects (``start_call`` that
@@ -118,13 +118,17 @@ class Tally:
 
 
 async def _child(settings: LevelSettings) -> dict[str, Any]:
-    import frontdesk.workflows as workflows_pkg
-    from frontdesk.workflows.config import load_workflow
-    from frontdesk.workflows.session import Call, Persistence, start_call
-    from frontdesk.workflows.simulate import load_scenario
+    from frontdesk.workflows.definition import load_workflow
+    from frontdesk.workflows.runtime import (
+        DEMO_SCENARIO,
+        Call,
+        Persistence,
+        load_scenario,
+        start_call,
+    )
 
     workflow = load_workflow()
-    scenario = load_scenario(Path(workflows_pkg.__file__).with_name("demo_scenario.toml"))
+    scenario = load_scenario(DEMO_SCENARIO)
     counter = WireCounter()
     pool: dict[str, Any] = {}
     if settings.max_connections is not None:
@@ -334,7 +338,7 @@ def _baseline_process_rss(with_vad: bool) -> int | None:
     """RSS of a fresh process that imported what a job process imports (and loaded Silero)."""
     code = (
         "import gc, sys\n"
-        "import frontdesk.workflows.worker, frontdesk.workflows.session\n"
+        "import frontdesk.workflows.worker, frontdesk.workflows.runtime\n"
         "from livekit.plugins import silero\n"
         + ("vad = silero.VAD.load()\n" if with_vad else "")
         + "gc.collect(); gc.freeze()\n"
@@ -489,7 +493,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             "levels": list(levels),
             "think_time_s": list(think),
             "burst_turns": burst,
-            "scenario": "workflows/demo_scenario.toml",
+            "scenario": "workflows/runtime/demo_scenario.toml",
         },
         "baselines": baselines,
         "cpu": cpu_used,

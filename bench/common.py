@@ -43,7 +43,7 @@ from rich.progress import (
 from rich.table import Table
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
-from frontdesk.workflows.config import StateSection
+from frontdesk.workflows.definition import StateSection
 
 from .peer_langgraph import PeerStatus
 

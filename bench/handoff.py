@@ -31,8 +31,9 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import RunResult
 
 from frontdesk.agents.offline_brain import OfflineBrain
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.session import Persistence, TextPipeline, start_call
+from frontdesk.agents.pipeline import Pipeline
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import Persistence, start_call
 
 from .bare_agents import BareData, BareReceptionist
 from .common import (
@@ -102,7 +103,7 @@ class Driver:
         brain = OfflineBrain(workflow=self.workflow) if config.key == "fd_brain" else self.scripted
         call = await start_call(
             workflow=self.workflow,
-            components=TextPipeline(llm=brain),
+            components=Pipeline(llm=brain),
             persistence=self.persistence if config.key == "fd_on" else None,
         )
         flush = call.flush if config.key == "fd_on" else None

@@ -2,7 +2,7 @@
 
 A *turn* is what one caller utterance adds to ``session.history`` in a voice call on the default
 workflow, built from ``livekit.agents.llm`` objects (never hand-written dicts) so that the bytes
-stored are what Frontdesk's recorder stores (:func:`frontdesk.workflows.recorder.serialize_items`):
+stored are what Frontdesk's recorder stores (:func:`frontdesk.workflows.runtime.serialize_items`):
 
 * most turns: the caller's message and the agent's reply, both with the voice-pipeline
   ``metrics`` LiveKit attaches (speaking times, transcription and end-of-turn delays, TTFT/TTFB);
@@ -35,8 +35,8 @@ from livekit.agents.llm.chat_context import MetricsReport
 from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry, SessionState
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.recorder import meta_of, serialize_items
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import meta_of, serialize_items
 
 RECORD_EVERY = 10
 HANDOFF_EVERY = 50

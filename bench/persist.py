@@ -25,8 +25,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.recorder import serialize_items
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import serialize_items
 
 from .common import (
     BenchContext,

@@ -5,7 +5,7 @@ Two things are timed, both for a session stored as Frontdesk stores it (built tu
 
 * **load + rebuild** (the columns compared with the baselines): ``load`` from the store, the
   resume decision (``plan_resume``), ``ChatContext.from_dict`` of the items, the saved agent's
-  capped context (``_cap_for_resume``: the same function ``start_call`` uses), the
+  capped context (``cap_for_resume``: the same function ``start_call`` uses), the
   ``FlowAgent`` built with it and the ``AgentSession`` constructed with the history inserted:
   everything up to the point where the first reply could be generated. The same rebuild follows
   the naive store's and LangGraph's loads, so only the load differs between columns; "load" is
@@ -36,8 +36,8 @@ from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import SessionState
 from frontdesk.state.resume import plan_resume
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.session import Persistence, _cap_for_resume, start_call
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import Persistence, cap_for_resume, start_call
 
 from .common import (
     BENCH_SECRET,
@@ -105,7 +105,7 @@ async def rebuild(workflow: Workflow, state: SessionState, brain: OfflineBrain) 
     data.greeted = set(state.greeted)
     data.handoff_trail = list(state.handoff_trail)
     history = ChatContext.from_dict({"items": state.items})
-    agent_ctx = await _cap_for_resume(workflow, state, plan.agent, history)
+    agent_ctx = await cap_for_resume(workflow, state, plan.agent, history)
     session = AgentSession[CallerData](
         userdata=data, turn_handling={"turn_detection": None}, **_text_components(brain)
     )
@@ -341,7 +341,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     ctx.console.print(targets_table(targets))
     notes = [
         "ratios are computed from medians",
-        "load + rebuild = store load, plan_resume, ChatContext.from_dict, _cap_for_resume, "
+        "load + rebuild = store load, plan_resume, ChatContext.from_dict, cap_for_resume, "
         "FlowAgent with the capped context, AgentSession constructed and history inserted",
         "start_call → 1st reply = the whole start_call for the stored caller (lookup, load, "
         "rebuild, claim, recorder start, session.start with the welcome-back reply generated)",

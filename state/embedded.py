@@ -23,13 +23,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 from frontdesk.errors import StateError
 
 logger = logging.getLogger(__name__)
 
 AppendFsync = Literal["always", "everysec", "no"]
+_T = TypeVar("_T")
 
 _LOG_NAME = "redis.log"
 _PORT_ATTEMPTS = 5
@@ -110,9 +111,7 @@ class EmbeddedRedis:
 
     @property
     def port(self) -> int:
-        if self._port is None:
-            raise StateError("the embedded Redis has not been started")
-        return self._port
+        return _started(self._port)
 
     @property
     def url(self) -> str:
@@ -120,9 +119,7 @@ class EmbeddedRedis:
 
     @property
     def data_dir(self) -> Path:
-        if self._data_dir is None:
-            raise StateError("the embedded Redis has not been started")
-        return self._data_dir
+        return _started(self._data_dir)
 
     @property
     def running(self) -> bool:
@@ -290,6 +287,12 @@ class EmbeddedRedis:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.to_thread(self.stop)
+
+
+def _started(value: _T | None) -> _T:
+    if value is None:
+        raise StateError("the embedded Redis has not been started")
+    return value
 
 
 class _PortTaken(Exception):

@@ -22,7 +22,7 @@ from frontdesk.state import (
     SessionState,
     connect_redis,
 )
-from frontdesk.workflows.config import StateSection
+from frontdesk.workflows.definition import StateSection
 
 TEST_CALLER_SECRET = b"test-caller-secret-0123456789abcdef"
 

@@ -14,7 +14,7 @@ from livekit.agents.voice.run_result import RunResult
 from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.config import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from frontdesk.agents.flow_agent import FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_PREFIX
-from frontdesk.workflows.config import ContextPolicy
+from frontdesk.workflows.definition import ContextPolicy
 
 from .conftest import ROOT, with_changes
 

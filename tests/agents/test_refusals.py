@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frontdesk.agents.fields import MAX_VALUE_LENGTH, refusal
-from frontdesk.workflows.config import CallerField
+from frontdesk.workflows.definition import CallerField
 
 FULL = CallerField(
     description="Account number",

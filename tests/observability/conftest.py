@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.session import Persistence
-from frontdesk.workflows.simulate import ScenarioRunner, TurnResult, load_scenario
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import Persistence, ScenarioRunner, TurnResult, load_scenario
 from tests.conftest import TEST_CALLER_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_SCENARIO = ROOT / "workflows" / "demo_scenario.toml"
+DEMO_SCENARIO = ROOT / "workflows" / "runtime" / "demo_scenario.toml"
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import Persistence
 from tests.conftest import TEST_CALLER_SECRET
 from tests.observability.conftest import ROOT, play_demo
 

@@ -16,10 +16,10 @@ import pytest
 from frontdesk.errors import SessionNotFoundError
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.models import SessionSummary
-from frontdesk.workflows.config import Workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, parse_workflow
 from frontdesk.workflows.inspector.serve import InspectorSetupError, is_loopback, resolve_token
 from frontdesk.workflows.inspector.views import session_state
-from frontdesk.workflows.session import Persistence, start_call
+from frontdesk.workflows.runtime import Persistence, start_call
 from tests.observability.conftest import ROOT, play_demo
 
 Inspector = Callable[..., Any]

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 
 from frontdesk import telemetry
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Persistence
 from tests.observability.conftest import play_demo
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

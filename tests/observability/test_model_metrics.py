@@ -12,8 +12,9 @@ from livekit.agents import APIConnectionError, llm
 from livekit.agents.llm import FallbackAdapter
 
 from frontdesk.agents.offline_brain import OfflineBrain
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import TextPipeline, start_call
+from frontdesk.agents.pipeline import Pipeline
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 
 
 class _Down(llm.LLM):
@@ -48,7 +49,7 @@ async def test_a_fallback_to_the_next_model_is_counted(workflow: Workflow) -> No
     labels = {"workflow": "acme-broadband", "component": "llm", "provider": "down-model"}
     before = _value("frontdesk_model_fallbacks_total", **labels)
     adapter = FallbackAdapter([_Down(), OfflineBrain(workflow=workflow)], attempt_timeout=2.0)
-    call = await start_call(workflow=workflow, components=TextPipeline(llm=adapter))
+    call = await start_call(workflow=workflow, components=Pipeline(llm=adapter))
     try:
         run = await call.session.run(user_input="hi, my internet is down")
         assert call.session.current_agent.id == "support", run.events  # the call went on
@@ -71,7 +72,7 @@ async def test_a_model_error_is_counted_by_component(workflow: Workflow) -> None
 
     before = errors()
     adapter = FallbackAdapter([_Down()], attempt_timeout=2.0)
-    call = await start_call(workflow=workflow, components=TextPipeline(llm=adapter))
+    call = await start_call(workflow=workflow, components=Pipeline(llm=adapter))
     try:
         with contextlib.suppress(Exception):  # nothing can answer: LiveKit reports an error
             await asyncio.wait_for(call.session.run(user_input="hi, my internet is down"), 30)

@@ -38,10 +38,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from frontdesk.workflows.config import Workflow, load_workflow
-from frontdesk.workflows.persistence import REDIS_URL_ENV, open_persistence
-from frontdesk.workflows.session import Call, Persistence, start_call
-from frontdesk.workflows.simulate import reply_of as simulate_reply_of
+from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.runtime import (
+    REDIS_URL_ENV,
+    Call,
+    Persistence,
+    open_persistence,
+    start_call,
+)
+from frontdesk.workflows.runtime import reply_of as simulate_reply_of
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 TURN_TIMEOUT = 30.0

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.config import Workflow, load_workflow
+from frontdesk.workflows.definition import Workflow, load_workflow
 
 from .support import CONFIG, STATE_SECRET, StateRig, TlsAclRedis
 

@@ -16,9 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore
-from frontdesk.workflows import simulate
-from frontdesk.workflows.config import StateSection, Workflow
-from frontdesk.workflows.session import Call, Persistence
+from frontdesk.workflows.definition import StateSection, Workflow
+from frontdesk.workflows.runtime import Call, Persistence, simulate
 from tests.tls import make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 
 from .support import make_persistence, user_texts
 

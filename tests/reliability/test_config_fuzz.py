@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from frontdesk.errors import ConfigError
 from frontdesk.state import connect_redis
-from frontdesk.workflows.config import Workflow, parse_workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow, parse_workflow
+from frontdesk.workflows.runtime import start_call
 
 from . import toml_writer
 from .problem_lines import check_problems

@@ -22,8 +22,8 @@ from redis.asyncio import Redis
 
 from frontdesk.errors import SessionNotFoundError
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Call, Persistence, start_call
 
 from .support import ACCOUNT_ASK, GREETING, SCRIPT, StateRig, reply_of
 

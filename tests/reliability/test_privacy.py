@@ -22,9 +22,8 @@ import pytest
 
 from frontdesk.errors import CorruptStateError
 from frontdesk.state import caller_hash
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.persistence import open_persistence
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Call, Persistence, open_persistence, start_call
 
 from .support import (
     ROOT,

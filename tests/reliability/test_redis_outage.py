@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Call, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Call, start_call
 
 from .support import ACCOUNT_ASK, SCRIPT, StateRig, make_persistence, reply_of, user_texts
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 
 from .support import SCRIPT, make_persistence, reply_of, user_texts
 

@@ -21,7 +21,7 @@ import pytest
 
 from frontdesk.errors import StaleOwnerError, StateError
 from frontdesk.state import EmbeddedRedis, Lease, RedisSessionStore, SessionState, connect_redis
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 from .support import make_store
 

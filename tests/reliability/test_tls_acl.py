@@ -16,9 +16,8 @@ from redis.exceptions import NoPermissionError
 
 from frontdesk.errors import StateError, StateUnavailableError
 from frontdesk.state import RedisSessionStore, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.persistence import open_persistence
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import open_persistence, start_call
 
 from .support import ACCOUNT_ASK, SCRIPT, STATE_SECRET, TlsAclRedis, make_persistence, reply_of
 

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from frontdesk.errors import ScenarioError
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.simulate import Scenario, parse_scenario
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import Scenario, parse_scenario
 from frontdesk.workflows.worker import MAX_METADATA_BYTES, JobDecision, decide_job, request_job
 
 from . import toml_writer
@@ -173,7 +173,7 @@ async def test_the_request_handler_answers_every_hostile_request_exactly_once(
 
 # --------------------------------------------------------------------------- scenario files
 
-SCENARIO_TEXT = (ROOT / "workflows" / "demo_scenario.toml").read_text()
+SCENARIO_TEXT = (ROOT / "workflows" / "runtime" / "demo_scenario.toml").read_text()
 SCENARIO: dict[str, Any] = tomllib.loads(SCENARIO_TEXT)
 SCENARIO_KEYS = {"config", "caller", "turn"}
 SCENARIO_SOURCE = "scenario.toml"

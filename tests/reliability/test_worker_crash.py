@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, SessionState, connect_redis
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import start_call
 
 from .support import (
     ACCOUNT_ASK,

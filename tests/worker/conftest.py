@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frontdesk.workflows.config import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config.toml"

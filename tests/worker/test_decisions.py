@@ -17,7 +17,7 @@ from livekit.protocol import models
 from livekit.rtc._proto import handle_pb2, participant_pb2
 
 from frontdesk.errors import WorkerSetupError
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.worker import (
     MAX_METADATA_BYTES,
     LiveSessions,
@@ -61,7 +61,7 @@ def test_load_fnc_counts_running_jobs_and_logs_only_changes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     load = SessionLoad(max_sessions=4)
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         assert load(FakeServer(1)) == 0.25  # type: ignore[arg-type]
         assert load(FakeServer(1)) == 0.25  # type: ignore[arg-type]
         assert load(FakeServer(6)) == 1.0  # type: ignore[arg-type]
@@ -218,7 +218,7 @@ async def test_request_fnc_accepts_a_served_job(
     workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     answers: list[tuple[str, Any]] = []
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         await request_job(job_request('{"workflow": "acme-broadband"}', answers), workflow=workflow)
     [(answer, arguments)] = answers
     assert answer == "accept"
@@ -230,7 +230,7 @@ async def test_request_fnc_rejects_without_terminating_and_says_why(
     workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
     answers: list[tuple[str, Any]] = []
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         await request_job(job_request("[1, 2]", answers), workflow=workflow)
     # terminate=False: LiveKit may still give the job to a worker that serves it
     assert answers == [("reject", False)]

@@ -26,14 +26,12 @@ from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.events import CloseEvent, CloseReason, MetricsCollectedEvent
 from livekit.plugins import silero
 
-from frontdesk.agents.flow_agent import AgentComponents
 from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import WorkerSetupError
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows import worker
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.metrics import CallMetrics
-from frontdesk.workflows.session import Persistence, start_call
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime import CallMetrics, Persistence, start_call
 from frontdesk.workflows.worker import (
     LIVE_SESSIONS,
     SAVE_TIMEOUT,
@@ -46,6 +44,7 @@ from frontdesk.workflows.worker import (
     finish_call,
     prewarm,
 )
+from frontdesk.workflows.worker import job as worker
 
 from ..conftest import TEST_CALLER_SECRET
 from .conftest import with_extra
@@ -95,7 +94,7 @@ class Harness:
         async def no_persistence(*_args: Any, **_kwargs: Any) -> None:
             return None
 
-        monkeypatch.setattr(worker, "_start_call", lambda: recording_start_call)
+        monkeypatch.setattr(worker, "start_call", recording_start_call)
         monkeypatch.setattr(worker, "open_call_persistence", no_persistence)
 
     def room_handler(self, event: str) -> Any:
@@ -132,7 +131,7 @@ async def test_entrypoint_starts_the_call_for_the_caller(
     assert started["room"] is harness.room
     assert isinstance(started["components"].llm, OfflineBrain)
     assert started["persistence"] is None  # no Redis configured
-    assert started["agent_components"]("support") == AgentComponents()
+    assert started["agent_components"]("support") == Pipeline()
     options = started["room_options"]
     assert options.participant_identity == CALLER
     assert options.close_on_disconnect is False  # the reconnect watch decides
@@ -163,7 +162,7 @@ async def test_shutdown_saves_and_logs_a_summary_with_per_agent_metrics(
         tokens_per_second=20.0,
     )
     harness.call.session.emit("metrics_collected", MetricsCollectedEvent(metrics=metrics))
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         await ctx._shutdown_callbacks[0]("caller did not rejoin within 20s")
     [summary] = [r.getMessage() for r in caplog.records if "summary" in r.getMessage()]
     assert summary.startswith("call s-1 summary: 2 turns, agents receptionist > support, ")
@@ -213,9 +212,9 @@ async def test_a_failing_call_setup_shuts_the_job_down(
     async def broken(**_kwargs: Any) -> Any:
         raise RuntimeError("redis exploded")
 
-    monkeypatch.setattr(worker, "_start_call", lambda: broken)
+    monkeypatch.setattr(worker, "start_call", broken)
     live_before = LIVE_SESSIONS.count
-    with caplog.at_level(logging.ERROR, logger="frontdesk.worker"):
+    with caplog.at_level(logging.ERROR, logger="frontdesk.workflows.worker"):
         ctx = await run_entrypoint(harness, offline_setup)
     assert harness.shutdowns == ["call setup failed"]
     assert ctx._shutdown_callbacks == []
@@ -258,7 +257,7 @@ async def test_a_save_that_fails_is_logged_with_the_session_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     call = FakeCall(aclose_error=ConnectionError("redis down"))
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(call, reason="caller left", metrics=CallMetrics(), started=0.0)
     assert report["saved"] is False
     assert "call s-1: saving the final state failed: ConnectionError('redis down')" in caplog.text
@@ -271,7 +270,7 @@ async def test_a_save_that_hangs_is_cut_off_inside_the_shutdown_timeout(
 ) -> None:
     assert SAVE_TIMEOUT < SHUTDOWN_PROCESS_TIMEOUT
     call = FakeCall(aclose_delay=5.0)
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(
             call, reason="caller left", metrics=CallMetrics(), started=0.0, timeout=0.05
         )
@@ -295,7 +294,7 @@ async def test_finish_call_saves_a_real_call(
     metrics = CallMetrics()
     worker.attach_metrics(call.session, metrics)
     await call.session.run(user_input="hi, my internet is down")
-    with caplog.at_level(logging.INFO, logger="frontdesk.worker"):
+    with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         report = await finish_call(call, reason="caller left", metrics=metrics, started=0.0)
     assert report["saved"] is True
     assert report["session_id"] == call.session_id

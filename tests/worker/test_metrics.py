@@ -7,7 +7,7 @@ import json
 import pytest
 from livekit.agents.metrics import EOUMetrics, LLMMetrics, STTMetrics, TTSMetrics, VADMetrics
 
-from frontdesk.workflows.metrics import CallMetrics
+from frontdesk.workflows.runtime import CallMetrics
 
 
 def llm(

@@ -16,14 +16,14 @@ from livekit.agents import vad as lk_vad
 from livekit.plugins import cartesia, deepgram, openai, silero
 from rich.console import Console
 
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import ConfigError, WorkerSetupError
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.cli.render import print_providers
+from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.providers import (
-    Components,
     EnvRequirement,
     active_profile_name,
     build_components,
-    cmd_providers,
     ensure_env,
     required_env,
 )
@@ -39,7 +39,7 @@ def profile_of(workflow: Workflow, name: str) -> object:
     return workflow.config.providers.profiles[name]
 
 
-async def build(workflow: Workflow, name: str, **kwargs: object) -> Components:
+async def build(workflow: Workflow, name: str, **kwargs: object) -> Pipeline:
     components = build_components(
         workflow.config.providers.profiles[name],
         workflow=workflow,
@@ -408,7 +408,7 @@ def test_unknown_active_profile_in_config_is_named() -> None:
 
 def render(workflow: Workflow) -> tuple[int, str]:
     console = Console(record=True, width=200, color_system=None, file=io.StringIO())
-    code = cmd_providers(workflow, console)
+    code = print_providers(workflow, console)
     return code, console.export_text()
 
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from frontdesk.errors import WorkerSetupError
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.worker import LIVEKIT_MODES, preflight, run_worker
 
 from .conftest import CONFIG, LIVEKIT_KEYS, PLACEHOLDER_KEYS, ROOT
@@ -83,7 +83,7 @@ def test_start_is_checked_before_livekit_runs(monkeypatch: pytest.MonkeyPatch) -
 
 def test_credentials_may_come_as_livekit_flags(workflow: Workflow) -> None:
     flags = ["start", "--url", "wss://x.livekit.cloud", "--api-key=k", "--api-secret", "s"]
-    from frontdesk.workflows.worker import _env_with_flags
+    from frontdesk.workflows.worker.command import _env_with_flags
 
     env = _env_with_flags(flags, {})
     assert env == {

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.config import load_workflow, parse_duration, parse_workflow
-from frontdesk.workflows.graph import render_graph
+from frontdesk.workflows.definition import (
+    DEFAULT_CONFIG_PATH,
+    load_workflow,
+    parse_duration,
+    parse_workflow,
+    render_graph,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,3 +165,10 @@ def test_graph_renders_every_route_as_mermaid_and_dot() -> None:
         assert f'"{source}" -> "{target}"' in dot
     assert mermaid.startswith("flowchart LR")
     assert dot.startswith('digraph "acme-broadband"')
+
+
+def test_the_embedded_default_workflow_is_the_repository_config() -> None:
+    """The wheel ships ``config.toml`` as the default; a moved link would ship nothing."""
+    assert DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") == (ROOT / "config.toml").read_text(
+        encoding="utf-8"
+    )

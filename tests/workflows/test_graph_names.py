@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import re
 
-from frontdesk.workflows.config import parse_workflow
-from frontdesk.workflows.graph import render_graph
+from frontdesk.workflows.definition import parse_workflow, render_graph
 
 TRICKY = ["caller", "end", "graph", "subgraph", "o", "x", "style", "class", "click", "default"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
-from frontdesk.workflows.config import Workflow, load_workflow, parse_workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.runtime import Call, Persistence, start_call
 from tests.conftest import TEST_CALLER_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -37,8 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from frontdesk.errors import SessionNotFoundError, StateError
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.graph import check_graph
+from frontdesk.workflows.definition import Workflow, check_graph
 
 from . import pages
 from .graph_svg import render_svg

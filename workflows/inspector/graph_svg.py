@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from frontdesk.workflows.config import WorkflowConfig
+from frontdesk.workflows.definition import WorkflowConfig
 
 NODE_W = 230
 LINE_H = 16

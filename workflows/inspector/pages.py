@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from frontdesk.workflows.config import WorkflowConfig
+from frontdesk.workflows.definition import WorkflowConfig
 
 from .views import STATE_MEANING, STATES, Entry, SessionPage, SessionRow, plural
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from frontdesk.errors import FrontdeskError
-from frontdesk.workflows.config import Workflow
+from frontdesk.workflows.definition import Workflow
 
 from .app import InspectorSettings, create_app
 from .source import open_source

@@ -27,7 +27,7 @@ from frontdesk.state.keys import KeyLayout, is_session_id
 from frontdesk.state.local_dir import default_state_dir, local_redis
 from frontdesk.state.models import SessionState
 from frontdesk.state.redis_store import RedisSessionStore
-from frontdesk.workflows.config import StateSection, Workflow
+from frontdesk.workflows.definition import StateSection, Workflow
 
 from .views import SessionRow, quarantined_row, row_of, session_state
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from frontdesk.state.models import SessionState, SessionSummary
-from frontdesk.workflows.config import WorkflowConfig
+from frontdesk.workflows.definition import WorkflowConfig
 
 SessionStateLabel = Literal["live", "dropped", "resumable", "ended", "quarantined"]
 STATES: tuple[SessionStateLabel, ...] = ("live", "dropped", "resumable", "ended", "quarantined")

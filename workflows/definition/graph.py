@@ -1,6 +1,6 @@
 """Graph checks over a workflow's agents and routes, and its drawing as Mermaid or DOT.
 
-The schema (:mod:`frontdesk.workflows.config`) checks each table alone; this module checks what
+The schema (:mod:`frontdesk.workflows.definition.schema`) checks each table alone; this module checks what
 only the whole graph shows: the start agent exists, every route leads to an agent, every agent
 can be reached, ``collects`` names declared fields, nobody hands off to themselves. Agents with no
 way back to the start are only warned about: a terminal agent is a legitimate design.
@@ -11,10 +11,9 @@ from __future__ import annotations
 import difflib
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from frontdesk.workflows.config import WorkflowConfig
+from frontdesk.workflows.definition.schema import WorkflowConfig
 
 
 @dataclass(frozen=True)

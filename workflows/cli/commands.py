@@ -13,22 +13,37 @@ import json
 import logging
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
+from frontdesk.workflows.cli.render import (
+    console,
+    err_console,
+    print_lines,
+    print_providers,
+    print_session,
+    print_session_list,
+    print_turn,
+)
+from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
+from frontdesk.workflows.runtime import (
+    DEMO_SCENARIO,
+    Scenario,
+    ScenarioRunner,
+    TurnResult,
+    build_transcript,
+    load_scenario,
+    open_persistence,
+    reply_of,
+    start_call,
+)
+from frontdesk.workflows.worker import run_worker
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -41,9 +56,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("livekit.agents").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
-def _workflow(path: str | None) -> Any:
-    from frontdesk.workflows.config import load_workflow
-
+def _workflow(path: str | None) -> Workflow:
     return load_workflow(path or _default_config())
 
 
@@ -70,8 +83,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.graph import render_graph
-
     workflow = _workflow(args.config)
     print(render_graph(workflow.config, args.format))
     return 0
@@ -80,34 +91,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- simulate, demo
 
 
-def _print_lines(lines: list[tuple[str | None, str]], handoffs: list[dict[str, Any]]) -> None:
-    """Each spoken line with its agent, and a handoff marker where the speaker changes."""
-    pending = list(handoffs)
-    for agent, text in lines:
-        while pending and pending[0]["to"] == agent:
-            handoff = pending.pop(0)
-            console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-        console.print(f"[bold]{agent}[/]: {text}")
-    for handoff in pending:
-        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-
-
-def _print_turn(result: Any) -> None:
-    if result.event == "disconnect":
-        console.print("[magenta]✂ the caller drops[/]")
-    elif result.event == "reconnect":
-        console.print("[magenta]☎ the same caller calls back[/]")
-    else:
-        console.print(f"[cyan]caller[/]: {result.user}")
-    _print_lines(result.lines, result.handoffs)
-    for failure in result.failures:
-        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
-
-
-async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> list[Any]:
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.simulate import ScenarioRunner
-
+async def _run_scenario(
+    scenario: Scenario, workflow: Workflow, *, use_state: bool
+) -> list[TurnResult]:
     if not use_state:
         return await ScenarioRunner(workflow=workflow, persistence=None).run(scenario)
     async with open_persistence(workflow) as persistence:
@@ -115,8 +101,6 @@ async def _run_scenario(scenario: Any, workflow: Any, *, use_state: bool) -> lis
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.simulate import load_scenario
-
     scenario = load_scenario(args.scenario)
     config_path = args.config or scenario.config_path() or _default_config()
     workflow = _workflow(str(config_path) if config_path else None)
@@ -126,7 +110,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(json.dumps(result.model_dump(exclude={"failures"} if result.ok else set())))
     else:
         for result in results:
-            _print_turn(result)
+            print_turn(result)
     failed = [result for result in results if not result.ok]
     summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
     (err_console if args.json else console).print(
@@ -139,8 +123,7 @@ async def _run_demo(scenario: Any, workflow: Any) -> tuple[list[Any], str]:
     """The demo's call, kept where ``frontdesk inspect`` looks (the configured Redis, else the
     embedded server's default data folder); the previous demo call is forgotten first."""
     from frontdesk.state.local_dir import default_state_dir
-    from frontdesk.workflows.persistence import configured_redis_url, open_persistence
-    from frontdesk.workflows.simulate import ScenarioRunner
+    from frontdesk.workflows.runtime import ScenarioRunner, configured_redis_url, open_persistence
 
     url = configured_redis_url(workflow)
     folder = None if url else default_state_dir()
@@ -151,8 +134,6 @@ async def _run_demo(scenario: Any, workflow: Any) -> tuple[list[Any], str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.simulate import load_scenario
-
     scenario = load_scenario(DEMO_SCENARIO)
     workflow = _workflow(args.config)
     console.print(
@@ -162,7 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     results, where = asyncio.run(_run_demo(scenario, workflow))
     for result in results:
-        _print_turn(result)
+        print_turn(result)
     failed = [result for result in results if not result.ok]
     console.print(f"\n[dim]The call is stored in {where}: `frontdesk inspect` shows it.[/]")
     console.print(
@@ -176,19 +157,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- chat
 
 
-async def _chat(workflow: Any, caller: str, embedded_dir: Path | None) -> None:
-    from livekit.agents.voice.run_result import RunResult
-
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.session import start_call
-    from frontdesk.workflows.simulate import reply_of
-
+async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> None:
     async with open_persistence(workflow, embedded_dir=embedded_dir) as persistence:
         call = await start_call(workflow=workflow, caller_identity=caller, persistence=persistence)
 
-        def show(events: list[Any], agent: str | None) -> None:
+        def show(events: list[RunEvent], agent: str | None) -> None:
             reply = reply_of(events, agent)
-            _print_lines(reply.lines, reply.handoffs)
+            print_lines(reply.lines, reply.handoffs)
 
         state = "resumed" if call.resumed else "new call"
         console.print(
@@ -237,9 +212,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 async def _sessions(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.persistence import open_persistence
-    from frontdesk.workflows.transcript import build_transcript
-
     workflow = _workflow(args.config)
     embedded_dir = Path(args.state_dir) if args.state_dir else None
     async with open_persistence(
@@ -247,18 +219,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     ) as persistence:
         store = persistence.store
         if args.action == "list":
-            summaries = await store.list_sessions()
-            table = Table("session", "caller hash", "agent", "turns", "age")
-            table.columns[0].no_wrap = True
-            for summary in summaries:
-                table.add_row(
-                    summary.session_id,
-                    (summary.caller_hash or "-")[:12],
-                    summary.agent,
-                    str(summary.turns),
-                    f"{time.time() - summary.updated_at:.0f}s",
-                )
-            console.print(table)
+            print_session_list(await store.list_sessions())
             return 0
         if args.action == "forget-caller":
             removed = await store.forget_caller(args.target)
@@ -272,23 +233,7 @@ async def _sessions(args: argparse.Namespace) -> int:
         if args.action == "export":
             print(state.model_dump_json(indent=2))
             return 0
-        transcript = build_transcript(state.session_id, state.items)
-        console.print(
-            f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
-            f"agent {state.current_agent}, {state.turns} turns"
-        )
-        for line in transcript.lines:
-            who = "caller" if line.role == "caller" else line.agent
-            console.print(f"  [bold]{who}[/]: {line.text}")
-        console.print("handoff trail:")
-        for entry in state.handoff_trail:
-            console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
-        console.print(f"caller data: {json.dumps(state.caller_data)}")
-        for number, record in enumerate(state.calls, start=1):
-            console.print(
-                f"call {number}: {record.ended_at - record.started_at:.1f}s, "
-                f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
-            )
+        print_session(state, build_transcript(state.session_id, state.items))
         return 0
 
 
@@ -302,9 +247,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.providers import cmd_providers as show_providers
-
-    return show_providers(_workflow(args.config), console)
+    return print_providers(_workflow(args.config), console)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -314,8 +257,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from frontdesk.workflows.worker import run_worker
-
     return run_worker(list(args.livekit_args), args.config or _default_config())
 
 

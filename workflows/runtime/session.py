@@ -1,6 +1,6 @@
 """Session assembly: one call = one ``AgentSession`` on the start agent or the resumed one.
 
-This is where the layers meet (config → workflow → agents → session → state):
+This is where the layers meet, in this order (the state is consulted before any agent exists):
 
 1. look the caller up in the state store and decide, with :func:`frontdesk.state.resume.plan_resume`,
    whether they resume (same agent, saved history and caller data, no greeting) or start fresh;
@@ -20,56 +20,35 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents import AgentSession
 from livekit.agents.llm import ChatContext
+from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
 from frontdesk import telemetry
-from frontdesk.agents.flow_agent import AgentComponents, AgentFactory, Entry, FlowAgent
+from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import CorruptStateError, StateError
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
-from frontdesk.workflows.config import ContextPolicy, StateSection, Workflow
-from frontdesk.workflows.recorder import SessionRecorder
-from frontdesk.workflows.transcript import Transcript, build_transcript
+from frontdesk.workflows.definition import ContextPolicy, StateSection, Workflow
+from frontdesk.workflows.runtime.recorder import SessionRecorder
+from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
-logger = logging.getLogger("frontdesk.session")
+logger = logging.getLogger(__name__)
 
 SESSION_CLOSE_TIMEOUT = 3.0
 """Seconds LiveKit's ``AgentSession.aclose`` may take before the final save goes ahead anyway."""
 CLOSE_FLUSH_TIMEOUT = 5.0
 """Seconds a closing call waits for Redis to acknowledge its last writes."""
-
-
-class PipelineComponents(Protocol):
-    """The voice pipeline of a provider profile (see :mod:`frontdesk.workflows.providers`)."""
-
-    @property
-    def stt(self) -> stt.STT | None: ...
-    @property
-    def llm(self) -> llm.LLM | None: ...
-    @property
-    def tts(self) -> tts.TTS | None: ...
-    @property
-    def vad(self) -> vad.VAD | None: ...
-
-
-@dataclass(frozen=True)
-class TextPipeline:
-    """The offline profile's pipeline: the offline brain, no audio."""
-
-    llm: llm.LLM | None
-    stt: stt.STT | None = None
-    tts: tts.TTS | None = None
-    vad: vad.VAD | None = None
 
 
 @dataclass(frozen=True)
@@ -226,18 +205,18 @@ async def start_call(
     *,
     workflow: Workflow,
     caller_identity: str | None = None,
-    components: PipelineComponents | None = None,
-    agent_components: Callable[[str], AgentComponents] | None = None,
+    components: Pipeline | None = None,
+    agent_components: Callable[[str], Pipeline] | None = None,
     persistence: Persistence | None = None,
     room: rtc.Room | None = None,
-    room_options: Any = None,
+    room_options: RoomOptions | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
     ``call.session.run(user_input=...)``.
     """
-    pipeline = components or TextPipeline(llm=OfflineBrain(workflow=workflow))
+    pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
     plan = lookup.plan if lookup is not None else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
@@ -261,7 +240,7 @@ async def start_call(
             data.handoff_trail = list(state.handoff_trail)
             history = lookup.history if lookup is not None else None
             assert history is not None  # a resumable state always comes with its history
-            agent_ctx = await _cap_for_resume(workflow, state, agent_name, history)
+            agent_ctx = await cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
 
     factory = AgentFactory(workflow=workflow, components=agent_components)
@@ -338,7 +317,7 @@ def valid_caller_data(
     return kept
 
 
-async def _cap_for_resume(
+async def cap_for_resume(
     workflow: Workflow, state: SessionState, agent: str, history: ChatContext
 ) -> ChatContext:
     """The resumed agent's context: the saved history, capped like a handoff into it would be.

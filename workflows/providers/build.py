@@ -10,24 +10,11 @@ scripted LLM that needs neither key nor network.
 Every key is checked *before* anything is constructed, and so before anything connects: a call
 that would fail on its first word because ``CARTESIA_API_KEY`` is unset fails at worker start
 instead, with a message naming the variable, the profile and the component. The plugins are
-imported lazily, so ``frontdesk providers`` and config checks stay fast; the worker imports them
-at module level, because LiveKit requires plugins to register on the main thread.
+imported with this module, on the main thread, as LiveKit requires plugins to register there.
 
-Which config keys each plugin takes (anything else is a :class:`ConfigError`, since a key that
-would be silently ignored is a mistake waiting to be found on a live call):
-
-=========  ==========  ===========================================================
-component  provider    keys
-=========  ==========  ===========================================================
-stt        deepgram    model, language, base_url, api_key_env, options
-stt        openai      model, language, base_url, api_key_env, options
-llm        openai      model, base_url, api_key_env, options
-llm        offline     (none)
-tts        deepgram    model or voice (an Aura model *is* a voice; voice wins), base_url, ...
-tts        openai      model, voice, base_url, api_key_env, options
-tts        cartesia    model, voice, language, base_url, api_key_env, options
-vad        silero      options (passed to ``silero.VAD.load``)
-=========  ==========  ===========================================================
+Which config keys each plugin takes is :data:`frontdesk.workflows.providers.registry.PLUGINS`:
+anything else is a :class:`ConfigError`, since a key that would be silently ignored is a
+mistake waiting to be found on a live call.
 """
 
 from __future__ import annotations
@@ -35,25 +22,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from livekit.agents import vad
+
+from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import ConfigError, WorkerSetupError
-from frontdesk.workflows.config import (
+from frontdesk.workflows.definition import (
     AgentConfig,
     ComponentConfig,
     ComponentOverride,
     ProviderProfile,
     Workflow,
 )
+from frontdesk.workflows.providers.registry import PLUGINS, SETTING_KEYS, Plugin, Slot
 
-if TYPE_CHECKING:
-    from livekit.agents import llm, stt, tts, vad
-    from rich.console import Console
+logger = logging.getLogger(__name__)
 
-logger = logging.getLogger("frontdesk.providers")
-
-Slot = Literal["stt", "llm", "tts", "vad"]
 SLOTS: tuple[Slot, ...] = ("stt", "llm", "tts", "vad")
 OVERRIDABLE_SLOTS: tuple[Literal["stt", "llm", "tts"], ...] = ("stt", "llm", "tts")
 """Components an agent may override (``[agents.<name>.tts]``); the VAD is per call."""
@@ -68,19 +54,6 @@ DEFAULT_KEY_ENV: dict[str, str] = {
 }
 """The variable each plugin reads on its own when no ``api_key_env`` is configured."""
 
-_SETTING_KEYS = ("model", "voice", "language", "base_url", "api_key_env")
-_APPLICABLE: dict[tuple[Slot, str], frozenset[str]] = {
-    ("stt", "deepgram"): frozenset({"model", "language", "base_url", "api_key_env"}),
-    ("stt", "openai"): frozenset({"model", "language", "base_url", "api_key_env"}),
-    ("llm", "openai"): frozenset({"model", "base_url", "api_key_env"}),
-    ("llm", "offline"): frozenset(),
-    ("tts", "deepgram"): frozenset({"model", "voice", "base_url", "api_key_env"}),
-    ("tts", "openai"): frozenset({"model", "voice", "base_url", "api_key_env"}),
-    ("tts", "cartesia"): frozenset({"model", "voice", "language", "base_url", "api_key_env"}),
-    ("vad", "silero"): frozenset(),
-}
-"""Which settings each (component, provider) pair understands; also the supported pairs."""
-
 
 @dataclass(frozen=True)
 class EnvRequirement:
@@ -90,31 +63,6 @@ class EnvRequirement:
     component: str
     """Who needs it, e.g. ``"tts (cartesia)"`` or ``"agent 'sales' tts (cartesia)"``."""
     is_set: bool
-
-
-@dataclass(frozen=True)
-class Components:
-    """The plugin instances of one call (or of one agent, with its overrides laid on top).
-
-    Each may be ``None``: the offline profile is text only (no STT, TTS or VAD).
-    """
-
-    stt: stt.STT | None = None
-    llm: llm.LLM | None = None
-    tts: tts.TTS | None = None
-    vad: vad.VAD | None = None
-    profile: str = field(default="", compare=False)
-    """The profile these came from, for log lines."""
-
-    @property
-    def text_only(self) -> bool:
-        return self.stt is None and self.tts is None
-
-    async def aclose(self) -> None:
-        """Close the plugins' HTTP clients; AgentSession does not close what it was given."""
-        for component in (self.stt, self.llm, self.tts):
-            if component is not None:
-                await component.aclose()
 
 
 # --------------------------------------------------------------------------- profile choice
@@ -241,24 +189,24 @@ def _resolve(
 
 def _check_supported(item: _Resolved) -> None:
     """A :class:`ConfigError` for a provider that cannot fill the slot or a key it ignores."""
-    applicable = _APPLICABLE.get((item.slot, item.config.provider))
-    if applicable is None:
-        choices = sorted(provider for slot, provider in _APPLICABLE if slot == item.slot)
+    plugin = PLUGINS.get((item.slot, item.config.provider))
+    if plugin is None:
+        choices = sorted(provider for slot, provider in PLUGINS if slot == item.slot)
         raise ConfigError(
             [
                 f"{item.path}.provider: '{item.config.provider}' cannot be the {item.slot} "
                 f"(use one of: {', '.join(choices)})"
             ]
         )
-    for key in _SETTING_KEYS:
-        if getattr(item.config, key) is not None and key not in applicable:
+    for key in SETTING_KEYS:
+        if getattr(item.config, key) is not None and key not in plugin.accepts:
             raise ConfigError(
                 [
                     f"{item.path}.{key}: the {item.config.provider} {item.slot} has no {key!r} setting"
                 ]
             )
-    if item.config.options and item.config.provider == "offline":
-        raise ConfigError([f"{item.path}.options: the offline brain takes no options"])
+    if item.config.options and not plugin.options:
+        raise ConfigError([f"{item.path}.options: the {plugin.label} takes no options"])
 
 
 def _requirements(items: list[_Resolved], env: Mapping[str, str]) -> list[EnvRequirement]:
@@ -347,19 +295,23 @@ def ensure_env(
 # --------------------------------------------------------------------------- construction
 
 
-def _kwargs(item: _Resolved, api_key: str | None, **settings: Any) -> dict[str, Any]:
-    """Explicit settings (unset ones left to the plugin's defaults), then ``options`` as is."""
-    kwargs = {key: value for key, value in settings.items() if value is not None}
+def _kwargs(item: _Resolved, plugin: Plugin, api_key: str | None) -> dict[str, object]:
+    """The plugin's settings that are set (later rows win), the key, then ``options`` as is."""
+    kwargs: dict[str, object] = {}
+    for key, keyword in plugin.settings:
+        value = getattr(item.config, key)
+        if value is not None:
+            kwargs[keyword] = value
     if api_key is not None:
         kwargs["api_key"] = api_key
     kwargs.update(item.config.options)
     return kwargs
 
 
-def _construct(item: _Resolved, factory: Any, kwargs: dict[str, Any]) -> Any:
+def _construct(item: _Resolved, plugin: Plugin, kwargs: dict[str, object]) -> object:
     """Call a plugin constructor; its complaints about settings become a :class:`ConfigError`."""
     try:
-        return factory(**kwargs)
+        return plugin.constructor()(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             [f"{item.path}: the {item.config.provider} {item.slot} rejected its settings: {exc}"]
@@ -372,11 +324,11 @@ def load_vad(component: ComponentConfig, *, path: str = "vad") -> vad.VAD:
     The worker calls this once per process in ``prewarm_fnc`` and hands the result to
     :func:`build_components`, so no call waits for a model load.
     """
-    from livekit.plugins import silero
-
     item = _Resolved("vad", component, path, "", False)
     _check_supported(item)
-    vad_model: vad.VAD = _construct(item, silero.VAD.load, dict(component.options))
+    plugin = PLUGINS[("vad", component.provider)]
+    vad_model = _construct(item, plugin, dict(component.options))
+    assert isinstance(vad_model, vad.VAD)
     return vad_model
 
 
@@ -386,71 +338,19 @@ def _build_one(
     env: Mapping[str, str],
     workflow: Workflow | None,
     prewarmed_vad: vad.VAD | None,
-) -> Any:
-    config = item.config
-    name = key_env(config)
-    api_key = env.get(name) if name else None
-    provider, slot = config.provider, item.slot
-
-    if slot == "vad":
-        return prewarmed_vad if prewarmed_vad is not None else load_vad(config, path=item.path)
-
-    if slot == "llm" and provider == "offline":
+) -> object:
+    if item.slot == "vad":
+        return prewarmed_vad if prewarmed_vad is not None else load_vad(item.config, path=item.path)
+    plugin = PLUGINS[(item.slot, item.config.provider)]  # _check_supported ran
+    name = key_env(item.config) if plugin.keyed else None
+    kwargs = _kwargs(item, plugin, env.get(name) if name else None)
+    if plugin.needs_workflow:
         if workflow is None:
             raise WorkerSetupError(
-                f"{item.who} llm (offline): the offline brain needs the workflow"
+                f"{item.who} {item.label}: the {plugin.label} needs the workflow"
             )
-        try:
-            from frontdesk.agents.offline_brain import make_offline_llm
-        except ImportError as exc:
-            raise WorkerSetupError(
-                f"{item.who} llm (offline): the offline brain is not available ({exc})"
-            ) from None
-        return make_offline_llm(workflow)
-
-    if provider == "deepgram":
-        from livekit.plugins import deepgram
-
-        if slot == "stt":
-            kwargs = _kwargs(
-                item,
-                api_key,
-                model=config.model,
-                language=config.language,
-                base_url=config.base_url,
-            )
-            return _construct(item, deepgram.STT, kwargs)
-        kwargs = _kwargs(
-            item, api_key, model=config.voice or config.model, base_url=config.base_url
-        )
-        return _construct(item, deepgram.TTS, kwargs)
-
-    if provider == "openai":
-        from livekit.plugins import openai
-
-        common = {"model": config.model, "base_url": config.base_url}
-        if slot == "llm":
-            return _construct(item, openai.LLM, _kwargs(item, api_key, **common))
-        if slot == "stt":
-            kwargs = _kwargs(item, api_key, language=config.language, **common)
-            return _construct(item, openai.STT, kwargs)
-        kwargs = _kwargs(item, api_key, voice=config.voice, **common)
-        return _construct(item, openai.TTS, kwargs)
-
-    if provider == "cartesia":
-        from livekit.plugins import cartesia
-
-        kwargs = _kwargs(
-            item,
-            api_key,
-            model=config.model,
-            voice=config.voice,
-            language=config.language,
-            base_url=config.base_url,
-        )
-        return _construct(item, cartesia.TTS, kwargs)
-
-    raise AssertionError(f"unhandled provider {provider!r} for {slot}")  # _check_supported ran
+        kwargs["workflow"] = workflow
+    return _construct(item, plugin, kwargs)
 
 
 def build_components(
@@ -459,10 +359,10 @@ def build_components(
     agent_override: AgentConfig | None = None,
     workflow: Workflow | None = None,
     profile_name: str | None = None,
-    base: Components | None = None,
+    base: Pipeline | None = None,
     prewarmed_vad: vad.VAD | None = None,
     env: Mapping[str, str] | None = None,
-) -> Components:
+) -> Pipeline:
     """The plugin instances of ``profile``, with ``agent_override``'s STT/LLM/TTS overrides.
 
     Everything is checked before the first plugin is constructed: provider/component pairs and
@@ -503,7 +403,7 @@ def build_components(
         "built components",
         extra={"profile": label, "agent": agent_label, "slots": [item.slot for item in items]},
     )
-    return Components(
+    return Pipeline(
         stt=built["stt"], llm=built["llm"], tts=built["tts"], vad=built["vad"], profile=label
     )
 
@@ -534,86 +434,3 @@ def describe_component(component: ComponentConfig | None) -> str:
     if component.base_url:
         parts.append(f"@ {component.base_url}")
     return " ".join(parts)
-
-
-def cmd_providers(workflow: Workflow, console: Console) -> int:
-    """``frontdesk providers``: every profile, its components, the keys it needs, which is active.
-
-    Only whether a variable is set is shown, never its value. Exit code 0, or
-    :attr:`WorkerSetupError.exit_code` when ``FRONTDESK_PROFILE`` names an unknown profile (the
-    table is still printed, so the known names are in front of the user).
-    """
-    from rich.markup import escape
-    from rich.table import Table
-
-    profiles = workflow.config.providers.profiles
-    try:
-        active: str | None = active_profile_name(workflow)
-        problem = None
-    except WorkerSetupError as exc:
-        active, problem = None, exc
-
-    table = Table(title=f"Provider profiles of {workflow.name}", title_justify="left")
-    for column in ("profile", "stt", "llm", "tts", "vad", "needs"):
-        table.add_column(column, overflow="fold")
-    for name, profile in profiles.items():
-        needs = [
-            f"[green]✓[/] {var}" if is_set else f"[red]✗[/] {var} [dim](missing)[/]"
-            for var, is_set in _by_name(required_env(profile, profile_name=name, workflow=workflow))
-        ]
-        label = f"[bold]{name}[/] [cyan](active)[/]" if name == active else name
-        if profile.description:
-            label += f"\n[dim]{profile.description}[/]"
-        if profile.cost_per_minute_usd is not None:
-            label += f"\n[dim]≈ ${profile.cost_per_minute_usd:.3f} per call minute[/]"
-        table.add_row(
-            label,
-            describe_component(profile.stt),
-            describe_component(profile.llm),
-            describe_component(profile.tts),
-            describe_component(profile.vad),
-            "\n".join(needs) or "[dim]nothing[/]",
-        )
-    console.print(table)
-
-    overrides = agent_overrides(workflow)
-    if overrides:
-        agents = Table(title="Per-agent overrides", title_justify="left")
-        for column in ("agent", "component", "override"):
-            agents.add_column(column)
-        for agent_name, agent in overrides.items():
-            for slot in OVERRIDABLE_SLOTS:
-                override: ComponentOverride | None = getattr(agent, slot)
-                if override is not None:
-                    shown = ", ".join(
-                        f"{k}={v}" for k, v in override.model_dump(exclude_none=True).items()
-                    )
-                    agents.add_row(agent_name, slot, shown)
-        console.print(agents)
-
-    source = PROFILE_ENV if os.environ.get(PROFILE_ENV, "").strip() else "providers.active"
-    if problem is not None:
-        console.print(f"[red]error:[/] {escape(str(problem))}")
-        return problem.exit_code
-    console.print(f"active profile: [bold]{active}[/] (from {source})")
-    return 0
-
-
-def _without_provider(component: str) -> str:
-    """``tts (cartesia)`` → ``tts``: the table's columns already name the provider."""
-    head, _, _ = component.rpartition(" (")
-    return head or component
-
-
-def _by_name(requirements: list[EnvRequirement]) -> list[tuple[str, bool]]:
-    """Each variable once, with the components needing it: ``OPENAI_API_KEY (llm, tts)``."""
-    grouped: dict[str, list[EnvRequirement]] = {}
-    for requirement in requirements:
-        grouped.setdefault(requirement.name, []).append(requirement)
-    return [
-        (
-            f"{var} [dim]({', '.join(_without_provider(req.component) for req in reqs)})[/]",
-            reqs[0].is_set,
-        )
-        for var, reqs in grouped.items()
-    ]

@@ -31,9 +31,9 @@ from frontdesk.state.identity import caller_hash
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.store import CallStore, Lease
 from frontdesk.state.writer import SessionWriter
-from frontdesk.workflows.config import StateSection, Workflow
+from frontdesk.workflows.definition import StateSection, Workflow
 
-logger = logging.getLogger("frontdesk.state")
+logger = logging.getLogger(__name__)
 
 CLAIM_RETRY_MAX = 5.0
 """Longest pause between two claim attempts while Redis is unreachable (seconds)."""
@@ -77,9 +77,9 @@ class SessionRecorder:
         self._store = store
         self._settings = settings
         self._workflow = workflow
+        self._caller_hash = caller_hash(caller_identity, caller_secret) if caller_identity else None
         self._owner = owner
         self._caller_identity = caller_identity
-        self._caller_hash = caller_hash(caller_identity, caller_secret) if caller_identity else None
         self._resumed_from = resumed_from
         self._created_at = resumed_from.created_at if resumed_from is not None else time.time()
         self._persisted: set[str] = (

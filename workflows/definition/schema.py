@@ -4,61 +4,29 @@ This is the one place that says what a workflow config contains. Unknown keys ar
 every error names the key path and the line in the file
 (``config.toml:23 agents.receptionist.handoffs[0].to: unknown agent 'suport' (did you mean
 'support'?)``). Cross-references between sections (routes, collected fields) are checked by
-:mod:`frontdesk.workflows.graph`, which :func:`load_workflow` runs too.
+:mod:`frontdesk.workflows.definition.graph`, which
+:func:`~frontdesk.workflows.definition.loader.load_workflow` runs too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import re
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
 )
 
-from frontdesk.errors import ConfigError
+from frontdesk.workflows.definition.durations import Duration
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 """Agent and field names: they become tool names (``transfer_to_<agent>``, ``record_<field>``)."""
-
-MAX_DURATION = 365 * 86400.0
-"""Longest duration accepted: beyond it Redis would refuse the TTL, and it is surely a typo."""
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from ``15``, ``15.5``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` or ``"250ms"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '15m', '90s' or a number of seconds")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
-    else:
-        raise ValueError(
-            f"expected a duration such as '15m', '90s' or a number of seconds, got {value!r}"
-        )
-    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION:
-        raise ValueError(f"a duration must be between 0 and 365 days, got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""A duration in seconds, written in config as a number or a string like ``"15m"``."""
 
 
 def _check_name(value: str) -> str:
@@ -110,8 +78,10 @@ class CallerField(_Strict):
     description: str = Field(min_length=1, description="What the value is; the record tool's doc.")
     pattern: str | None = Field(
         default=None,
-        description="Regular expression a value must match in full; also lets the offline "
-        "brain find the value in what the caller says.",
+        description=(
+            "Regular expression a value must match in full; "
+            "also lets the offline brain find the value in what the caller says."
+        ),
     )
     ask: str | None = Field(default=None, description="The question that asks the caller for it.")
     example: str | None = Field(default=None, description="An example value, shown to the model.")
@@ -423,185 +393,3 @@ class WorkflowConfig(_Strict):
         if not value:
             raise ValueError("a workflow needs at least one agent")
         return value
-
-
-@dataclass(frozen=True)
-class Workflow:
-    """A validated workflow: the config plus where it came from and its content identity."""
-
-    config: WorkflowConfig
-    source: str = "<memory>"
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def name(self) -> str:
-        return self.config.workflow.name
-
-    @property
-    def start(self) -> str:
-        return self.config.workflow.start
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 (first 16 hex digits) of the normalised config: equal configs, equal hash."""
-        canonical = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def identity(self) -> str:
-        """``name@hash``: stored with every session to detect workflow changes on resume."""
-        return f"{self.name}@{self.content_hash}"
-
-    def agent(self, name: str) -> AgentConfig:
-        return self.config.agents[name]
-
-    def field(self, name: str) -> CallerField:
-        return self.config.caller_data[name]
-
-
-# --------------------------------------------------------------------------- loading
-
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
-"""The embedded default workflow (a copy of the repository's config.toml, shipped in the wheel)."""
-
-
-def load_workflow(path: str | Path | None = None) -> Workflow:
-    """Read, validate and graph-check a config file; raise :class:`ConfigError` listing every problem."""
-    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{config_path}: no such config file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{config_path}: cannot read: {exc}"]) from None
-    return parse_workflow(text, source=str(config_path))
-
-
-def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
-    """Validate config text; every error carries ``source:line key.path: message``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
-    locator = KeyLocator(text)
-    try:
-        config = WorkflowConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = [_describe(error, locator, source) for error in exc.errors()]
-        raise ConfigError(problems) from None
-    from frontdesk.workflows.graph import check_graph
-
-    issues = check_graph(config)
-    errors = [
-        locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error
-    ]
-    if errors:
-        raise ConfigError(errors)
-    warnings = tuple(
-        locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
-    )
-    return Workflow(config=config, source=source, warnings=warnings)
-
-
-def _describe(error: Any, locator: KeyLocator, source: str) -> str:
-    path = tuple(error["loc"])
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return locator.format(source, path, message)
-
-
-def format_path(path: tuple[str | int, ...]) -> str:
-    """``("agents", "sales", "handoffs", 0, "to")`` → ``agents.sales.handoffs[0].to``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-_KEY_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'"""
-_DOTTED = rf"(?:{_KEY_PART})(?:\s*\.\s*(?:{_KEY_PART}))*"
-_HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
-_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=(.*)$")
-
-
-def _split_dotted(key: str) -> list[str]:
-    """The parts of a dotted TOML key, quotes removed and basic-string escapes decoded."""
-    parts: list[str] = []
-    for part in re.findall(_KEY_PART, key):
-        if part.startswith('"'):
-            try:
-                parts.append(json.loads(part))
-            except ValueError:
-                parts.append(part[1:-1])
-        elif part.startswith("'"):
-            parts.append(part[1:-1])
-        else:
-            parts.append(part)
-    return parts
-
-
-def _opens_multiline_string(value: str, inside: str | None) -> str | None:
-    """The multi-line string delimiter still open after ``value`` (None: none is)."""
-    for delimiter in ('"""', "'''"):
-        if inside in (None, delimiter) and value.count(delimiter) % 2 == 1:
-            return None if inside == delimiter else delimiter
-    return inside
-
-
-class KeyLocator:
-    """Maps key paths of a TOML text to the line that defines them.
-
-    tomllib keeps no positions, so this reads table headers (``[a.b]`` also defines ``a``;
-    ``[[a.b]]`` defines the array ``a.b`` and its element ``a.b[i]``) and ``key =`` lines,
-    skipping the inside of multi-line strings. Keys inside inline tables resolve to their
-    parent's line. Lines are counted on ``\\n`` only, as TOML does.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[str | int, ...], int] = {}
-        table: tuple[str | int, ...] = ()
-        array_counts: dict[tuple[str | int, ...], int] = {}
-        inside: str | None = None
-        for number, line in enumerate(text.split("\n"), start=1):
-            if inside is not None:
-                inside = _opens_multiline_string(line, inside)
-                continue
-            key = _KEY_RE.match(line)
-            header = None if key else _HEADER_RE.match(line)
-            if header is not None:
-                names = tuple(_split_dotted(header.group(2)))
-                for end in range(1, len(names) + 1):
-                    self.lines.setdefault(names[:end], number)
-                if header.group(1) == "[[":
-                    index = array_counts.get(names, 0)
-                    array_counts[names] = index + 1
-                    table = (*names, index)
-                else:
-                    table = names
-                self.lines.setdefault(table, number)
-            elif key is not None:
-                path = (*table, *_split_dotted(key.group(1)))
-                for end in range(len(table) + 1, len(path) + 1):
-                    self.lines.setdefault(path[:end], number)
-                inside = _opens_multiline_string(key.group(2), None)
-
-    def line_of(self, path: tuple[str | int, ...]) -> int | None:
-        """The line of the longest prefix of ``path`` that the text defines."""
-        for end in range(len(path), 0, -1):
-            line = self.lines.get(tuple(path[:end]))
-            if line is not None:
-                return line
-        return None
-
-    def format(self, source: str, path: tuple[str | int, ...], message: str) -> str:
-        line = self.line_of(path)
-        where = f"{source}:{line}" if line is not None else source
-        return f"{where} {format_path(path)}: {message}"

@@ -30,8 +30,11 @@ from livekit.agents.voice.run_result import RunResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from frontdesk.errors import ScenarioError
-from frontdesk.workflows.config import KeyLocator, Workflow
-from frontdesk.workflows.session import Call, Persistence, start_call
+from frontdesk.workflows.definition import KeyLocator, Workflow
+from frontdesk.workflows.runtime.session import Call, Persistence, start_call
+
+DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
+"""The scenario ``frontdesk demo`` plays (shipped in the wheel)."""
 
 TURN_TIMEOUT = 30.0
 """Seconds one scripted turn may take before it counts as failed."""

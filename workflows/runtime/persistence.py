@@ -18,10 +18,10 @@ from frontdesk.state.connection import connect_redis
 from frontdesk.state.identity import caller_secret_from_env
 from frontdesk.state.local_dir import local_redis
 from frontdesk.state.redis_store import RedisSessionStore
-from frontdesk.workflows.config import Workflow
-from frontdesk.workflows.session import Persistence
+from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.runtime.session import Persistence
 
-logger = logging.getLogger("frontdesk.state")
+logger = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
 

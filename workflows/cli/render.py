@@ -1,0 +1,177 @@
+"""Everything the ``frontdesk`` command prints with rich: turns, sessions and provider tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from frontdesk.errors import WorkerSetupError
+from frontdesk.state.models import SessionState, SessionSummary
+from frontdesk.workflows.definition import ComponentOverride, Workflow
+from frontdesk.workflows.providers import (
+    OVERRIDABLE_SLOTS,
+    PROFILE_ENV,
+    EnvRequirement,
+    active_profile_name,
+    agent_overrides,
+    describe_component,
+    required_env,
+)
+from frontdesk.workflows.runtime import Transcript, TurnResult
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def print_lines(
+    lines: Sequence[tuple[str | None, str]], handoffs: Sequence[Mapping[str, str | None]]
+) -> None:
+    """Each spoken line with its agent, and a handoff marker where the speaker changes."""
+    pending = list(handoffs)
+    for agent, text in lines:
+        while pending and pending[0]["to"] == agent:
+            handoff = pending.pop(0)
+            console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+        console.print(f"[bold]{agent}[/]: {text}")
+    for handoff in pending:
+        console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
+
+
+def print_turn(result: TurnResult) -> None:
+    if result.event == "disconnect":
+        console.print("[magenta]✂ the caller drops[/]")
+    elif result.event == "reconnect":
+        console.print("[magenta]☎ the same caller calls back[/]")
+    else:
+        console.print(f"[cyan]caller[/]: {result.user}")
+    print_lines(result.lines, result.handoffs)
+    for failure in result.failures:
+        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def print_session_list(summaries: Sequence[SessionSummary]) -> None:
+    table = Table("session", "caller hash", "agent", "turns", "age")
+    table.columns[0].no_wrap = True
+    for summary in summaries:
+        table.add_row(
+            summary.session_id,
+            (summary.caller_hash or "-")[:12],
+            summary.agent,
+            str(summary.turns),
+            f"{time.time() - summary.updated_at:.0f}s",
+        )
+    console.print(table)
+
+
+def print_session(state: SessionState, transcript: Transcript) -> None:
+    console.print(
+        f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
+        f"agent {state.current_agent}, {state.turns} turns"
+    )
+    for line in transcript.lines:
+        who = "caller" if line.role == "caller" else line.agent
+        console.print(f"  [bold]{who}[/]: {line.text}")
+    console.print("handoff trail:")
+    for entry in state.handoff_trail:
+        console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
+    console.print(f"caller data: {json.dumps(state.caller_data)}")
+    for number, record in enumerate(state.calls, start=1):
+        console.print(
+            f"call {number}: {record.ended_at - record.started_at:.1f}s, "
+            f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
+        )
+
+
+# --------------------------------------------------------------------------- providers
+
+
+def print_providers(workflow: Workflow, console: Console) -> int:
+    """``frontdesk providers``: every profile, its components, the keys it needs, which is active.
+
+    Only whether a variable is set is shown, never its value. Exit code 0, or
+    :attr:`WorkerSetupError.exit_code` when ``FRONTDESK_PROFILE`` names an unknown profile (the
+    table is still printed, so the known names are in front of the user).
+    """
+    profiles = workflow.config.providers.profiles
+    try:
+        active: str | None = active_profile_name(workflow)
+        problem = None
+    except WorkerSetupError as exc:
+        active, problem = None, exc
+
+    table = Table(title=f"Provider profiles of {workflow.name}", title_justify="left")
+    for column in ("profile", "stt", "llm", "tts", "vad", "needs"):
+        table.add_column(column, overflow="fold")
+    for name, profile in profiles.items():
+        needs = [
+            f"[green]✓[/] {var}" if is_set else f"[red]✗[/] {var} [dim](missing)[/]"
+            for var, is_set in _by_name(required_env(profile, profile_name=name, workflow=workflow))
+        ]
+        label = f"[bold]{name}[/] [cyan](active)[/]" if name == active else name
+        if profile.description:
+            label += f"\n[dim]{profile.description}[/]"
+        if profile.cost_per_minute_usd is not None:
+            label += f"\n[dim]≈ ${profile.cost_per_minute_usd:.3f} per call minute[/]"
+        table.add_row(
+            label,
+            describe_component(profile.stt),
+            describe_component(profile.llm),
+            describe_component(profile.tts),
+            describe_component(profile.vad),
+            "\n".join(needs) or "[dim]nothing[/]",
+        )
+    console.print(table)
+
+    overrides = agent_overrides(workflow)
+    if overrides:
+        agents = Table(title="Per-agent overrides", title_justify="left")
+        for column in ("agent", "component", "override"):
+            agents.add_column(column)
+        for agent_name, agent in overrides.items():
+            for slot in OVERRIDABLE_SLOTS:
+                override: ComponentOverride | None = getattr(agent, slot)
+                if override is not None:
+                    shown = ", ".join(
+                        f"{k}={v}" for k, v in override.model_dump(exclude_none=True).items()
+                    )
+                    agents.add_row(agent_name, slot, shown)
+        console.print(agents)
+
+    source = PROFILE_ENV if os.environ.get(PROFILE_ENV, "").strip() else "providers.active"
+    if problem is not None:
+        console.print(f"[red]error:[/] {escape(str(problem))}")
+        return problem.exit_code
+    console.print(f"active profile: [bold]{active}[/] (from {source})")
+    return 0
+
+
+def _without_provider(component: str) -> str:
+    """``tts (cartesia)`` → ``tts``: the table's columns already name the provider."""
+    head, _, _ = component.rpartition(" (")
+    return head or component
+
+
+def _by_name(requirements: list[EnvRequirement]) -> list[tuple[str, bool]]:
+    """Each variable once, with the components needing it: ``OPENAI_API_KEY (llm, tts)``."""
+    grouped: dict[str, list[EnvRequirement]] = {}
+    for requirement in requirements:
+        grouped.setdefault(requirement.name, []).append(requirement)
+    return [
+        (
+            f"{var} [dim]({', '.join(_without_provider(req.component) for req in reqs)})[/]",
+            reqs[0].is_set,
+        )
+        for var, reqs in grouped.items()
+    ]
