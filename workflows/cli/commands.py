@@ -19,17 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from livekit.agents.voice.run_result import RunEvent, RunResult
+from rich.markup import escape
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
 from frontdesk.workflows.cli.render import (
     console,
     err_console,
+    plural,
     print_lines,
     print_providers,
     print_session,
     print_session_list,
     print_turn,
+    session_json,
+    session_list_json,
 )
 from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
 from frontdesk.workflows.runtime import (
@@ -74,7 +78,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
         f"[green]✓[/] {workflow.source}: workflow [bold]{workflow.name}[/] "
-        f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
+        f"({plural(len(config.agents), 'agent')}, "
+        f"{plural(len(config.caller_data), 'caller-data field')}, {plural(routes, 'route')}), "
         f"identity {workflow.identity}"
     )
     for warning in workflow.warnings:
@@ -112,7 +117,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for result in results:
             print_turn(result)
     failed = [result for result in results if not result.ok]
-    summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
+    summary = f"{plural(len(results) - len(failed), 'turn')} passed, {len(failed)} failed"
     (err_console if args.json else console).print(
         f"[red]✗ {summary}[/]" if failed else f"[green]✓ {summary}[/]"
     )
@@ -149,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(
         "\n[green]✓ demo finished: every expectation held[/]"
         if not failed
-        else f"\n[red]✗ demo: {len(failed)} turns did not go as expected[/]"
+        else f"\n[red]✗ demo: {plural(len(failed), 'turn')} did not go as expected[/]"
     )
     return 1 if failed else 0
 
@@ -172,13 +177,18 @@ async def _chat(workflow: Workflow, caller: str, embedded_dir: Path | None) -> N
         )
         show(list(call.opening.events) if call.opening else [], None)
         loop = asyncio.get_running_loop()
+        piped = not sys.stdin.isatty()
+        prompt = "" if piped else "you> "
         try:
             while True:
                 try:
-                    line = await loop.run_in_executor(None, lambda: input("you> "))
+                    line = await loop.run_in_executor(None, lambda: input(prompt))
                 except EOFError:
                     break
                 text = line.strip()
+                if piped and text:
+                    # Piped input is not echoed by a terminal: show it, so the output is a dialogue.
+                    console.print(f"[cyan]caller[/]: {escape(text)}")
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
@@ -219,11 +229,15 @@ async def _sessions(args: argparse.Namespace) -> int:
     ) as persistence:
         store = persistence.store
         if args.action == "list":
-            print_session_list(await store.list_sessions())
+            summaries = await store.list_sessions()
+            if args.json:
+                print(session_list_json(summaries))
+            else:
+                print_session_list(summaries)
             return 0
         if args.action == "forget-caller":
             removed = await store.forget_caller(args.target)
-            console.print(f"removed {removed} session(s) of that caller")
+            console.print(f"removed {plural(removed, 'session')} of that caller")
             return 0
         if args.action == "delete":
             await store.delete(args.target)
@@ -233,7 +247,11 @@ async def _sessions(args: argparse.Namespace) -> int:
         if args.action == "export":
             print(state.model_dump_json(indent=2))
             return 0
-        print_session(state, build_transcript(state.session_id, state.items))
+        transcript = build_transcript(state.session_id, state.items)
+        if args.json:
+            print(session_json(state, transcript))
+        else:
+            print_session(state, transcript)
         return 0
 
 
@@ -314,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sessions.add_argument("--config", help="config file")
     sessions.add_argument("--format", choices=["json"], default="json", help="export format")
+    sessions.add_argument(
+        "--json", action="store_true", help="list/show: print JSON instead of text"
+    )
     sessions.add_argument(
         "--state-dir", help="the embedded Redis data folder used by `chat --state-dir`"
     )
