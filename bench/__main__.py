@@ -35,7 +35,7 @@ from .common import (
 )
 from .peer_langgraph import INSTALL_HINT, PeerStatus, check_peer, peer_server
 
-NAMES = ("persist", "resume", "handoff", "capacity")
+NAMES = ("persist", "resume", "handoff", "capacity", "voice")
 PEER_USERS = {"persist", "resume"}
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +53,10 @@ def _runner(name: str) -> Callable[[BenchContext], Awaitable[dict[str, Any]]]:
         from . import handoff
 
         return handoff.run
+    if name == "voice":
+        from . import voice
+
+        return voice.run
     from . import capacity
 
     return capacity.run

@@ -198,6 +198,54 @@ def capacity_md(data: dict[str, Any]) -> str:
     return _table(header, rows) + "\n\n" + tail + "\n\n" + _cpu(data)
 
 
+def voice_md(data: dict[str, Any]) -> str:
+    if "turns" not in data:
+        return f"_skipped: {data.get('skipped', 'no data')}_"
+    rows = []
+    for kind, t in data["turns"].items():
+        rows.append(
+            [
+                kind,
+                str(len(t["frontdesk_ms"])),
+                f"{t['providers_ms']:.0f}",
+                f"{t['bare_median_ms']:.0f} / {max(t['bare_ms']):.0f}",
+                f"{t['frontdesk_median_ms']:.0f} / {max(t['frontdesk_ms']):.0f}",
+                f"{t['overhead_vs_bare_ms']:+.0f}",
+                f"{t['ratio_vs_bare']:.3f}×",
+            ]
+        )
+    header = [
+        "turn",
+        "samples / side",
+        "providers (S + n·L + T)",
+        "bare LiveKit med / max",
+        "Frontdesk med / max",
+        "Frontdesk − bare",
+        "× bare",
+    ]
+    cpu_rows = []
+    for side, label in (("bare", "bare LiveKit"), ("frontdesk", "Frontdesk")):
+        cpu = data["cpu_per_audio_second"][side]
+        stops = sorted(data["barge_in_stop_ms"][side])
+        silent = sorted(cpu["silent"])[len(cpu["silent"]) // 2]
+        whole = sorted(cpu["call"])[len(cpu["call"]) // 2]
+        cpu_rows.append(
+            [
+                label,
+                f"{whole * 100:.1f}%",
+                f"{silent * 100:.1f}%",
+                f"{stops[len(stops) // 2]:.0f}",
+            ]
+        )
+    cpu_header = [
+        "side",
+        "CPU / s of audio, whole call (incl. loopback server)",
+        "CPU / s, caller silent",
+        "barge-in → silent, ms",
+    ]
+    return _table(header, rows) + "\n\n" + _table(cpu_header, cpu_rows) + "\n\n" + _cpu(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report")
     parser.add_argument("--json-dir", type=Path, default=DEFAULT_DIR)
@@ -207,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         ("resume", resume_md),
         ("handoff", handoff_md),
         ("capacity", capacity_md),
+        ("voice", voice_md),
     )
     first = True
     for name, render in sections:

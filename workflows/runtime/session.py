@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from livekit import rtc
 from livekit.agents import AgentSession
@@ -49,6 +49,12 @@ SESSION_CLOSE_TIMEOUT = 3.0
 """Seconds LiveKit's ``AgentSession.aclose`` may take before the final save goes ahead anyway."""
 CLOSE_FLUSH_TIMEOUT = 5.0
 """Seconds a closing call waits for Redis to acknowledge its last writes."""
+
+
+class SessionMedia(Protocol):
+    """Audio input and outputs set on a session before it starts (no room)."""
+
+    def attach(self, session: AgentSession[Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -210,11 +216,15 @@ async def start_call(
     persistence: Persistence | None = None,
     room: rtc.Room | None = None,
     room_options: RoomOptions | None = None,
+    media: SessionMedia | None = None,
+    session_options: dict[str, Any] | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
-    ``call.session.run(user_input=...)``.
+    ``call.session.run(user_input=...)``. ``media`` sets the session's audio input and outputs
+    without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
+    ``session_options`` are extra ``AgentSession`` arguments (e.g. its ``turn_handling``).
     """
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
@@ -252,12 +262,15 @@ async def start_call(
         "tts": pipeline.tts,
         "vad": pipeline.vad,
     }
-    session = AgentSession[CallerData](
-        userdata=data,
-        turn_handling={"turn_detection": None} if pipeline.vad is None else {},
+    session_kwargs: dict[str, Any] = {
+        "turn_handling": {"turn_detection": None} if pipeline.vad is None else {},
         **components_kwargs,
-    )
+        **(session_options or {}),
+    }
+    session = AgentSession[CallerData](userdata=data, **session_kwargs)
     telemetry.watch_session(session, workflow=workflow.name)
+    if media is not None:
+        media.attach(session)
     if history is not None:
         session.history.insert(list(history.items))
     agent: FlowAgent = factory.build(agent_name, caller_data=data, chat_ctx=agent_ctx, entry=entry)
