@@ -27,15 +27,25 @@ DEVELOPMENT_SECRET = b"frontdesk-development-secret-not-for-production"
 _MIN_SECRET_BYTES = 16
 
 
-def caller_secret_from_env() -> bytes:
+_warned_development = False
+"""Whether this process already said it runs on the development secret (said once)."""
+
+
+def caller_secret_from_env(*, warn: bool = True) -> bytes:
     """The caller-index secret from ``FRONTDESK_STATE_SECRET``, or the development secret.
 
     The development fallback keeps ``frontdesk demo`` working with no setup, and the warning is
     loud because with it anyone who knows this source can test phone numbers against the index.
+    It is said once per process, and not at all with ``warn=False`` (a private embedded Redis
+    that lives and dies with the command protects nothing a secret would).
     Changing the secret orphans the existing caller index (returning callers are not found).
     """
+    global _warned_development
     value = os.environ.get(SECRET_ENV, "")
     if not value:
+        if not warn or _warned_development:
+            return DEVELOPMENT_SECRET
+        _warned_development = True
         logger.warning(
             "%s is not set: using the built-in DEVELOPMENT secret for the caller index. "
             "Stored caller hashes are NOT protected; set %s to a long random value in production.",

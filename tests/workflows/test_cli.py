@@ -67,7 +67,7 @@ def test_validate_broken_config_exits_two_with_key_path_and_line(tmp_path: Path)
 def test_graph_prints_mermaid() -> None:
     done = frontdesk("graph", "config.toml", "--format", "mermaid")
     assert done.returncode == 0
-    assert "receptionist -->|full| support" in done.stdout
+    assert 'agent_receptionist -->|"full"| agent_support' in done.stdout
 
 
 def test_simulate_passing_scenario_exits_zero_and_prints_json_per_turn(tmp_path: Path) -> None:

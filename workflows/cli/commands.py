@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit.agents.voice.run_result import RunEvent, RunResult
+from rich.markup import escape
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
@@ -26,11 +27,14 @@ from frontdesk.workflows.cli.display import shown
 from frontdesk.workflows.cli.render import (
     console,
     err_console,
+    plural,
     print_lines,
     print_providers,
     print_session,
     print_session_list,
     print_turn,
+    session_json,
+    session_list_json,
 )
 from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
 from frontdesk.workflows.providers.text_mode import (
@@ -86,7 +90,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
         f"[green]✓[/] {shown(workflow.source)}: workflow [bold]{shown(workflow.name)}[/] "
-        f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
+        f"({plural(len(config.agents), 'agent')}, "
+        f"{plural(len(config.caller_data), 'caller-data field')}, {plural(routes, 'route')}), "
         f"identity {shown(workflow.identity)}"
     )
     for warning in workflow.warnings:
@@ -143,7 +148,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for result in results:
             print_turn(result)
     failed = [result for result in results if not result.ok]
-    summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
+    summary = f"{plural(len(results) - len(failed), 'turn')} passed, {len(failed)} failed"
     skipped = sum(len(result.skipped) for result in results)
     if skipped:
         summary += f", {skipped} expectations skipped (profile {profile.name})"
@@ -151,6 +156,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"[red]✗ {summary}[/]" if failed else f"[green]✓ {summary}[/]"
     )
     return 1 if failed else 0
+
+
+async def _run_demo(
+    scenario: Scenario, workflow: Workflow, profile: TextProfile | None
+) -> tuple[list[TurnResult], str]:
+    """The demo's call, kept where ``frontdesk inspect`` looks (the configured Redis, else the
+    embedded server's default data folder); the previous demo call is forgotten first."""
+    from frontdesk.state.identity import namespaced_identity
+    from frontdesk.state.local_dir import default_state_dir
+    from frontdesk.workflows.runtime import configured_redis_url
+
+    url = configured_redis_url(workflow)
+    folder = None if url else default_state_dir()
+    try:
+        async with open_persistence(workflow, embedded_dir=folder) as persistence:
+            caller = namespaced_identity(scenario.caller_kind, scenario.caller)
+            await persistence.store.forget_caller(caller)
+            runner = ScenarioRunner(workflow=workflow, persistence=persistence, profile=profile)
+            return await runner.run(scenario), (str(folder) if folder else "the configured Redis")
+    finally:
+        if profile is not None:
+            await profile.aclose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -163,14 +190,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
         "drops, calls back and is resumed on support without repeating anything.\n"
     )
-    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True, profile=profile))
+    results, where = asyncio.run(_run_demo(scenario, workflow, profile))
     for result in results:
         print_turn(result)
     failed = [result for result in results if not result.ok]
+    console.print(f"\n[dim]The call is stored in {where}: `frontdesk inspect` shows it.[/]")
     console.print(
         "\n[green]✓ demo finished: every expectation held[/]"
         if not failed
-        else f"\n[red]✗ demo: {len(failed)} turns did not go as expected[/]"
+        else f"\n[red]✗ demo: {plural(len(failed), 'turn')} did not go as expected[/]"
     )
     return 1 if failed else 0
 
@@ -198,13 +226,18 @@ async def _chat(
         )
         show(list(call.opening.events) if call.opening else [], None)
         loop = asyncio.get_running_loop()
+        piped = not sys.stdin.isatty()
+        prompt = "" if piped else "you> "
         try:
             while True:
                 try:
-                    line = await loop.run_in_executor(None, lambda: input("you> "))
+                    line = await loop.run_in_executor(None, lambda: input(prompt))
                 except EOFError:
                     break
                 text = line.strip()
+                if piped and text:
+                    # Piped input is not echoed by a terminal: show it, so the output is a dialogue.
+                    console.print(f"[cyan]caller[/]: {escape(text)}")
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
@@ -256,7 +289,11 @@ async def _sessions(args: argparse.Namespace) -> int:
     ) as persistence:
         store = persistence.store
         if args.action == "list":
-            print_session_list(await store.list_sessions())
+            summaries = await store.list_sessions()
+            if args.json:
+                print(session_list_json(summaries))
+            else:
+                print_session_list(summaries)
             return 0
         if args.action == "forget-caller":
             return await _forget_caller(store, args.target)
@@ -268,11 +305,11 @@ async def _sessions(args: argparse.Namespace) -> int:
         if args.action == "export":
             return _export(workflow, persistence, state)
         state = open_state(state, workflow, persistence)
-        print_session(
-            state,
-            build_transcript(state.session_id, state.items),
-            sensitive=workflow.sensitive_fields,
-        )
+        transcript = build_transcript(state.session_id, state.items)
+        if args.json:
+            print(session_json(state, transcript, sensitive=workflow.sensitive_fields))
+        else:
+            print_session(state, transcript, sensitive=workflow.sensitive_fields)
         return 0
 
 
@@ -359,6 +396,12 @@ def cmd_providers(args: argparse.Namespace) -> int:
     return print_providers(_workflow(args.config), console)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.inspector import cmd_inspect as inspect
+
+    return inspect(args, _workflow(args.config))
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(list(args.livekit_args), args.config or _default_config())
 
@@ -421,8 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--config", help="config file")
     sessions.add_argument("--format", choices=["json"], default="json", help="export format")
     sessions.add_argument(
+        "--json", action="store_true", help="list/show: print JSON instead of text"
+    )
+    sessions.add_argument(
         "--state-dir", help="the embedded Redis data folder used by `chat --state-dir`"
     )
+
+    from frontdesk.workflows.inspector.serve import add_arguments as inspect_arguments
+
+    inspect_arguments(add("inspect", cmd_inspect, "browse stored sessions and the workflow graph"))
 
     providers = add("providers", cmd_providers, "list provider profiles and the keys they need")
     providers.add_argument("--config", help="config file")

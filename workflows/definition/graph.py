@@ -146,11 +146,24 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
                 lines.append(f'  "{name}" -> "{route.to}" [label="{route.context}"];')
         lines.append("}")
         return "\n".join(lines)
-    lines = ["flowchart LR", "  caller((caller)) --> " + start]
+    # Mermaid ids: every agent as ``agent_<name>`` (so ``end``, ``graph``, ``o``/``x`` (edge
+    # shapes) and any other name Mermaid reads as a keyword are safe), labels always quoted.
+    lines = ["flowchart LR", f"  caller((caller)) --> {_mermaid_id(start)}"]
     for name, agent in config.agents.items():
         label = name + (f"<br/>collects: {', '.join(agent.collects)}" if agent.collects else "")
-        lines.append(f'  {name}["{label}"]')
+        lines.append(f'  {_mermaid_id(name)}["{_mermaid_text(label)}"]')
     for name, agent in config.agents.items():
         for route in agent.handoffs:
-            lines.append(f"  {name} -->|{route.context}| {route.to}")
+            lines.append(
+                f'  {_mermaid_id(name)} -->|"{_mermaid_text(route.context)}"| {_mermaid_id(route.to)}'
+            )
     return "\n".join(lines)
+
+
+def _mermaid_id(name: str) -> str:
+    return f"agent_{name}"
+
+
+def _mermaid_text(text: str) -> str:
+    """Text inside a quoted Mermaid label (``"`` is Mermaid's ``#quot;`` entity)."""
+    return text.replace('"', "#quot;")

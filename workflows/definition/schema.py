@@ -546,6 +546,13 @@ class WorkerSection(_Strict):
     reconnect_grace: Duration = Field(
         default=20.0, ge=0, description="How long a dropped caller may rejoin the same room."
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of LiveKit's Prometheus endpoint (/metrics) with Frontdesk's metrics; "
+        "none = not served.",
+    )
 
 
 # --------------------------------------------------------------------------- [offline]

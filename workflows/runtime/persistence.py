@@ -18,8 +18,8 @@ from frontdesk.state.attempts import RedisAttemptCounter
 from frontdesk.state.connection import connect_redis
 from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
 from frontdesk.state.durability import with_durability
-from frontdesk.state.embedded import EmbeddedRedis
 from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
+from frontdesk.state.local_dir import local_redis
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime.session import Persistence
@@ -45,16 +45,15 @@ async def open_persistence(
     """
     settings = workflow.config.state
     url = configured_redis_url(workflow)
-    secret = caller_secret_from_env()
+    # A private embedded server lives and dies with the command: no warning about its secret.
+    secret = caller_secret_from_env(warn=bool(url))
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             if not allow_embedded:
                 raise StateError(
                     f"no Redis configured: set {REDIS_URL_ENV} or [state] redis_url in {workflow.source}"
                 )
-            server = EmbeddedRedis(data_dir=embedded_dir)
-            await stack.enter_async_context(server)
-            url = server.url
+            url = await stack.enter_async_context(local_redis(embedded_dir))
             logger.info("using an embedded redis-server at %s", url)
         client = connect_redis(
             url,

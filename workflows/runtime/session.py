@@ -30,6 +30,7 @@ from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
+from frontdesk import telemetry
 from frontdesk.agents.call_guard import CallGuard, livekit_error_limit
 from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
@@ -266,6 +267,7 @@ async def find_resume_plan(
     trust = persistence.settings.resume.trust_for(caller_kind)
     state: SessionState | None = None
     history: ChatContext | None = None
+    started_ns, quarantined = time.time_ns(), False
     if caller_identity:
         store: SessionLookup = persistence.store
         try:
@@ -285,7 +287,7 @@ async def find_resume_plan(
                 history = _decode_history(state)
                 if history is None:
                     await store.quarantine(session_id, "stored items are not LiveKit chat items")
-                    state = None
+                    state, quarantined = None, True
                 elif trust == "token" and not _owned_by(state, caller_identity, persistence):
                     logger.warning(
                         "%s presented a resume token of another caller's session %s; starting "
@@ -300,7 +302,7 @@ async def find_resume_plan(
             logger.warning(
                 "caller's stored session is corrupt and was quarantined; starting fresh: %s", exc
             )
-            state = None
+            state, quarantined = None, True
         except SessionNotFoundError:
             logger.warning("the session a resume token names is gone; starting fresh")
             state = None
@@ -314,6 +316,9 @@ async def find_resume_plan(
         workflow_hash=workflow.content_hash,
         known_agents=set(workflow.config.agents),
         start_agent=workflow.start,
+    )
+    telemetry.call_started(
+        workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
     )
     return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
 
@@ -444,6 +449,7 @@ async def start_call(
         **(session_options or {}),
     }
     session = AgentSession[CallerData](userdata=data, **session_kwargs)
+    telemetry.watch_session(session, workflow=workflow.name)
     if media is not None:
         media.attach(session)
     guard = CallGuard(session, workflow.config.workflow)

@@ -9,6 +9,7 @@ from typing import Any
 
 from livekit.agents import WorkerOptions
 
+from frontdesk import telemetry
 from frontdesk.errors import WorkerSetupError
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.providers import active_profile_name
@@ -55,4 +56,5 @@ def build_worker_options(workflow: Workflow, *, profile_name: str | None = None)
         agent_name=worker.agent_name,
         shutdown_process_timeout=SHUTDOWN_PROCESS_TIMEOUT,
         **extra,
+        **telemetry.worker_options(worker.metrics_port),
     )
