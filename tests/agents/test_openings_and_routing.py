@@ -111,9 +111,11 @@ async def test_the_route_whose_example_comes_first_in_the_utterance_wins(
 async def test_examples_at_the_same_place_go_to_the_route_listed_first() -> None:
     both = with_changes(
         ROOT / "config.toml",
-        'examples = ["new plan", "upgrade",',
-        'examples = ["slow", "new plan", "upgrade",',
+        'sales = ["new plan", "upgrade",',
+        'sales = ["slow", "new plan", "upgrade",',
     )
-    assert "slow" in both.agent("receptionist").handoffs[1].examples  # sales, listed second
-    assert "slow" in both.agent("receptionist").handoffs[0].examples  # support, listed first
+    examples = both.config.offline.agent("receptionist").examples
+    routes = [route.to for route in both.agent("receptionist").handoffs]
+    assert routes == ["support", "sales"]  # support is listed first
+    assert "slow" in examples["sales"] and "slow" in examples["support"]
     assert await _routed_to(both, "slow internet all week") == "support"
