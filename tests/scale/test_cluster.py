@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.topology import LocalCluster
 from frontdesk.state import connect_redis
+from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import start_call
 from tests.state.test_redis_deployments import exercise_store
@@ -97,11 +98,12 @@ async def test_the_caller_index_lives_in_other_slots_than_the_sessions_and_still
         await asyncio.gather(*(play_call(workflow, persistence, c) for c in calls))
         other_shard = 0
         for played in calls:
-            index_slot = cluster.keyslot(store.caller_key(played.caller))
+            identity = namespaced_identity("sip", played.caller)  # how start_call indexes it
+            index_slot = cluster.keyslot(store.caller_key(identity))
             session_slot = cluster.keyslot(store.session_keys(played.session_id)[0])
             if cluster.master_of_slot(index_slot).port != cluster.master_of_slot(session_slot).port:
                 other_shard += 1
-            assert await store.find_by_caller(played.caller) == played.session_id
+            assert await store.find_by_caller(identity) == played.session_id
             again = await start_call(
                 workflow=workflow, caller_identity=played.caller, persistence=persistence
             )
@@ -112,8 +114,9 @@ async def test_the_caller_index_lives_in_other_slots_than_the_sessions_and_still
             finally:
                 await again.aclose()
         assert other_shard >= 1, "every caller index happened to share its session's shard"
-        assert await store.forget_caller(calls[0].caller) == 1
-        assert await store.find_by_caller(calls[0].caller) is None
+        first = namespaced_identity("sip", calls[0].caller)
+        assert await store.forget_caller(first) == 1
+        assert await store.find_by_caller(first) is None
         assert len(await store.list_sessions()) == len(calls) - 1  # SCAN covers every master
     finally:
         await client.aclose()
