@@ -415,8 +415,13 @@ def loopback_profile(base_url: str, *, voice: str = "alloy", vad: bool = True) -
         stt=ComponentConfig(
             provider="openai", model="whisper-1", base_url=base_url, api_key_env=LOOPBACK_KEY_ENV
         ),
-        llm=ComponentConfig(
-            provider="openai", model="gpt-4o-mini", base_url=base_url, api_key_env=LOOPBACK_KEY_ENV
+        llm=(
+            ComponentConfig(
+                provider="openai",
+                model="gpt-4o-mini",
+                base_url=base_url,
+                api_key_env=LOOPBACK_KEY_ENV,
+            ),
         ),
         tts=ComponentConfig(
             provider="openai",
