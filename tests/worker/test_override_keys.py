@@ -37,6 +37,7 @@ def test_the_worker_refuses_to_run_calls_without_an_agent_overrides_key(mode: st
         **keys_without("CARTESIA_API_KEY"),
         "FRONTDESK_PROFILE": "budget",
         "FRONTDESK_REDIS_URL": "redis://127.0.0.1:1",  # `start` needs one configured
+        "FRONTDESK_STATE_SECRET": "a-production-secret-of-32-bytes!",  # and a real secret
     }
     with pytest.raises(
         WorkerSetupError, match=r"agent 'sales' tts \(cartesia\) needs CARTESIA_API_KEY"

@@ -59,7 +59,7 @@ def test_piped_chat_reads_as_a_dialogue(tmp_path: Path) -> None:
     assert spoken[:3] == [
         "receptionist: Thanks for calling Acme Broadband, how can I help?",
         "caller: hi, my internet is down",
-        "receptionist: Let me get you to support.",
+        "support: Let me get you to support.",  # the new agent speaks the say line
     ]
     assert "caller: AC-48213" in lines
     assert "you>" not in done.stdout

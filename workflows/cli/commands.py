@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from livekit.agents.voice.run_result import RunEvent, RunResult
-from rich.markup import escape
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
@@ -237,7 +236,7 @@ async def _chat(
                 text = line.strip()
                 if piped and text:
                     # Piped input is not echoed by a terminal: show it, so the output is a dialogue.
-                    console.print(f"[cyan]caller[/]: {escape(text)}")
+                    console.print(f"[cyan]caller[/]: {shown(text)}")
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
