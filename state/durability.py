@@ -21,7 +21,7 @@ Cost: one more round trip per write plus the replica's acknowledgement (measured
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from redis.asyncio import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
@@ -158,19 +158,22 @@ class ReplicaAcked:
         return await self.inner.forget_caller(caller_identity)
 
 
+class DurabilitySettings(Protocol):
+    """What :func:`with_durability` reads (``[state]`` of config.toml has it)."""
+
+    durability: Durability
+    durability_timeout: float
+    ttl: float
+
+
 def with_durability(
-    store: RedisSessionStore,
-    client: AsyncRedisClient,
-    *,
-    durability: Durability,
-    ttl: float,
-    timeout: float,
+    store: RedisSessionStore, client: AsyncRedisClient, settings: DurabilitySettings
 ) -> RedisSessionStore | ReplicaAcked:
     """``store`` as ``[state] durability`` asks: as is for ``leader``, wrapped for ``replica``."""
-    if durability == "leader":
+    if settings.durability == "leader":
         return store
     logger.info(
         "state: writes are acknowledged once a replica has them (WAIT 1 %d ms)",
-        int(timeout * 1000),
+        int(settings.durability_timeout * 1000),
     )
-    return ReplicaAcked(store, client, ttl=ttl, timeout=timeout)
+    return ReplicaAcked(store, client, ttl=settings.ttl, timeout=settings.durability_timeout)

@@ -26,13 +26,7 @@ def persistence_on(
         settings, client=client, caller_secret=STATE_SECRET.encode()
     )
     return Persistence(
-        store=with_durability(
-            store,
-            client,
-            durability=settings.durability,
-            ttl=settings.ttl,
-            timeout=settings.durability_timeout,
-        ),
+        store=with_durability(store, client, settings),
         settings=settings,
         caller_secret=STATE_SECRET.encode(),
         owner=owner,

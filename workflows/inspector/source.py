@@ -21,20 +21,19 @@ from typing import Any
 import orjson
 
 from frontdesk.errors import SessionNotFoundError, StateError
-from frontdesk.state.connection import connect_redis
-from frontdesk.state.identity import DEVELOPMENT_SECRET
+from frontdesk.state.connection import redact_url
+from frontdesk.state.identity import DEVELOPMENT_SECRET, SECRET_ENV
 from frontdesk.state.keys import KeyLayout, is_session_id
 from frontdesk.state.local_dir import default_state_dir, local_redis
 from frontdesk.state.models import SessionState
 from frontdesk.state.redis_store import RedisSessionStore
 from frontdesk.workflows.definition import StateSection, Workflow
+from frontdesk.workflows.runtime import configured_redis_url, connect_state_redis
 
 from .views import SessionRow, quarantined_row, row_of, session_state
 
 logger = logging.getLogger(__name__)
 
-REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
-SECRET_ENV = "FRONTDESK_STATE_SECRET"
 MAX_TRAILS = 2000
 """Sessions whose handoff trails are counted on the workflow page (most recent first)."""
 
@@ -170,10 +169,8 @@ async def open_source(
 ) -> AsyncIterator[RedisSource]:
     """The sessions of ``workflow``'s Redis: ``FRONTDESK_REDIS_URL``, ``[state] redis_url``, or the
     embedded server's data folder (``state_dir``, default the one ``frontdesk demo`` writes)."""
-    from frontdesk.state.connection import redact_url
-
     settings = workflow.config.state
-    url = os.environ.get(REDIS_URL_ENV, "").strip() or settings.redis_url.strip()
+    url = configured_redis_url(workflow)
     async with contextlib.AsyncExitStack() as stack:
         if url and state_dir is None:
             where = redact_url(url)
@@ -181,12 +178,7 @@ async def open_source(
             folder = state_dir or default_state_dir()
             url = await stack.enter_async_context(local_redis(folder))
             where = f"embedded redis-server, data in {folder}"
-        client = connect_redis(
-            url,
-            mode=settings.mode,
-            sentinels=settings.sentinels,
-            sentinel_service=settings.sentinel_service,
-        )
+        client = connect_state_redis(url, settings)
         stack.push_async_callback(client.aclose)
         # Reading and deleting never hash a caller identity: the secret is not needed here.
         secret = os.environ.get(SECRET_ENV, "").encode() or DEVELOPMENT_SECRET

@@ -10,6 +10,7 @@ from frontdesk.workflows.runtime.metrics import (
 from frontdesk.workflows.runtime.persistence import (
     REDIS_URL_ENV,
     configured_redis_url,
+    connect_state_redis,
     open_persistence,
 )
 from frontdesk.workflows.runtime.recorder import (
@@ -78,6 +79,7 @@ __all__ = [
     "cap_for_resume",
     "check_expectations",
     "configured_redis_url",
+    "connect_state_redis",
     "find_resume_plan",
     "load_scenario",
     "meta_of",

@@ -20,8 +20,8 @@ from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
 from frontdesk.state.durability import with_durability
 from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.local_dir import local_redis
-from frontdesk.state.redis_store import RedisSessionStore
-from frontdesk.workflows.definition import Workflow
+from frontdesk.state.redis_store import AsyncRedisClient, RedisSessionStore
+from frontdesk.workflows.definition import StateSection, Workflow
 from frontdesk.workflows.runtime.session import Persistence
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,16 @@ REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
 def configured_redis_url(workflow: Workflow) -> str:
     """The Redis URL in force: the environment first, then config; '' means none."""
     return os.environ.get(REDIS_URL_ENV, "").strip() or workflow.config.state.redis_url.strip()
+
+
+def connect_state_redis(url: str, settings: StateSection) -> AsyncRedisClient:
+    """A client for ``url`` in the deployment ``[state]`` names (standalone, Sentinel, Cluster)."""
+    return connect_redis(
+        url,
+        mode=settings.mode,
+        sentinels=settings.sentinels,
+        sentinel_service=settings.sentinel_service,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -55,22 +65,11 @@ async def open_persistence(
                 )
             url = await stack.enter_async_context(local_redis(embedded_dir))
             logger.info("using an embedded redis-server at %s", url)
-        client = connect_redis(
-            url,
-            mode=settings.mode,
-            sentinels=settings.sentinels,
-            sentinel_service=settings.sentinel_service,
-        )
+        client = connect_state_redis(url, settings)
         stack.push_async_callback(client.aclose)
         store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
         yield Persistence(
-            store=with_durability(
-                store,
-                client,
-                durability=settings.durability,
-                ttl=settings.ttl,
-                timeout=settings.durability_timeout,
-            ),
+            store=with_durability(store, client, settings),
             settings=settings,
             caller_secret=secret,
             previous_secrets=previous_secrets_from_env(),
