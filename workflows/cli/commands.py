@@ -22,6 +22,17 @@ from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
+from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured, mask
+from frontdesk.state.identity import (
+    PREVIOUS_SECRETS_ENV,
+    SECRET_ENV,
+    namespaced_identity,
+    normalise_phone_number,
+    previous_secrets_from_env,
+    split_namespaced,
+)
+from frontdesk.state.local_dir import default_state_dir
+from frontdesk.state.models import SessionState
 from frontdesk.workflows.cli.display import shown
 from frontdesk.workflows.cli.render import (
     console,
@@ -43,10 +54,12 @@ from frontdesk.workflows.providers.text_mode import (
 )
 from frontdesk.workflows.runtime import (
     DEMO_SCENARIO,
+    Persistence,
     Scenario,
     ScenarioRunner,
     TurnResult,
     build_transcript,
+    configured_redis_url,
     load_scenario,
     open_persistence,
     open_state,
@@ -162,10 +175,6 @@ async def _run_demo(
 ) -> tuple[list[TurnResult], str]:
     """The demo's call, kept where ``frontdesk inspect`` looks (the configured Redis, else the
     embedded server's default data folder); the previous demo call is forgotten first."""
-    from frontdesk.state.identity import namespaced_identity
-    from frontdesk.state.local_dir import default_state_dir
-    from frontdesk.workflows.runtime import configured_redis_url
-
     url = configured_redis_url(workflow)
     folder = None if url else default_state_dir()
     try:
@@ -314,15 +323,6 @@ async def _sessions(args: argparse.Namespace) -> int:
 
 async def _forget_caller(store: Any, target: str) -> int:
     """Forget every session of a caller, under each form the identity can be stored in."""
-    from frontdesk.state.identity import (
-        PREVIOUS_SECRETS_ENV,
-        SECRET_ENV,
-        namespaced_identity,
-        normalise_phone_number,
-        previous_secrets_from_env,
-        split_namespaced,
-    )
-
     kind, bare = split_namespaced(target.strip())
     if kind is not None:
         forms = [f"{kind}:{bare}"]
@@ -357,20 +357,16 @@ async def _forget_caller(store: Any, target: str) -> int:
     return 0
 
 
-def _masked_data(workflow: Any, data: dict[str, str]) -> dict[str, str]:
+def _masked_data(workflow: Workflow, data: dict[str, str]) -> dict[str, str]:
     """Caller data as screens show it: sensitive values masked (``****8213``)."""
-    from frontdesk.state.crypto import mask
-
     return {
         name: mask(value) if name in workflow.sensitive_fields else value
         for name, value in data.items()
     }
 
 
-def _export(workflow: Any, persistence: Any, state: Any) -> int:
+def _export(workflow: Workflow, persistence: Persistence, state: SessionState) -> int:
     """``sessions export``: sensitive values decrypted only when ``FRONTDESK_DATA_KEY`` is set."""
-    from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
-
     if data_key_is_configured():
         state = open_state(state, workflow, persistence)
     elif workflow.sensitive_fields:

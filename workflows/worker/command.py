@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from livekit.agents import cli
 
 from frontdesk.errors import WorkerSetupError
+from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
+from frontdesk.state.identity import SECRET_ENV, state_secret_is_configured
 from frontdesk.workflows.definition import Workflow, load_workflow
 from frontdesk.workflows.providers import active_profile_name, ensure_env
 from frontdesk.workflows.runtime import REDIS_URL_ENV
@@ -100,9 +102,6 @@ def check_production_secrets(workflow: Workflow, env: Mapping[str, str]) -> None
     the caller index (and forge resume tokens); without a data key, sensitive fields would be
     stored under a key derived from that secret.
     """
-    from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
-    from frontdesk.state.identity import SECRET_ENV, state_secret_is_configured
-
     problems = []
     if not state_secret_is_configured(env):
         problems.append(
