@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.scale import SCRIPT as SCRIPT  # the default config's support flow (bench/scale too)
 from frontdesk.state import EmbeddedRedis, RedisSessionStore
 from frontdesk.workflows.definition import StateSection, Workflow
 from frontdesk.workflows.runtime import Call, Persistence, simulate
@@ -27,18 +28,6 @@ DRIVER = Path(__file__).with_name("call_driver.py")
 STATE_SECRET = "reliability-state-secret-7f3a9c1e5b2d4f60"
 """FRONTDESK_STATE_SECRET of every worker in these tests (and of the in-process stores)."""
 
-SCRIPT: list[tuple[str, str]] = [
-    # The default config's support flow: (what the caller says, the agent holding the call
-    # once the turn is done). Every line is distinct, so a duplicate is visible in storage.
-    ("hi, my internet is down", "support"),
-    ("sure, it's AC-48213", "support"),
-    ("how long will the repair take?", "support"),
-    ("the lights on my modem are blinking", "support"),
-    ("actually I'd also like to upgrade to a faster plan", "sales"),
-    ("94103", "sales"),
-    ("which of those is cheapest?", "sales"),
-    ("thanks, that is all", "sales"),
-]
 ACCOUNT_TURN = 1
 """Index in SCRIPT of the turn that gives the account number."""
 POSTCODE_TURN = 5
