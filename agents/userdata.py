@@ -33,6 +33,9 @@ class CallerData(BaseModel):
         default_factory=list, description="Every handoff of the call, in order."
     )
     current_agent: str = Field(default="", description="The agent speaking now.")
+    tools_run: set[str] = Field(
+        default_factory=set, description="HTTP tools run this call (an `auto` tool runs once)."
+    )
     pending_handoff: HandoffEntry | None = Field(
         default=None,
         exclude=True,

@@ -129,6 +129,14 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                         is_error=False,
                     )
                 )
+    from frontdesk.workflows.definition.tools import check_tools
+
+    tool_issues = check_tools(
+        dict(config.tools),
+        {name: agent.tools for name, agent in config.agents.items()},
+        field_names,
+    )
+    issues += [GraphIssue(issue.path, issue.message) for issue in tool_issues]
     return issues
 
 

@@ -47,9 +47,14 @@ class Workflow:
 
         ``[offline]`` is left out: offline-brain fixtures do not change what a call does.
         """
-        canonical = json.dumps(
-            self.config.model_dump(mode="json", exclude={"offline"}), sort_keys=True
-        )
+        dumped = self.config.model_dump(mode="json", exclude={"offline"})
+        # keys added later hash as before while unused: an unchanged config keeps its identity
+        if not dumped.get("tools"):
+            dumped.pop("tools", None)
+        for agent in dumped["agents"].values():
+            if not agent.get("tools"):
+                agent.pop("tools", None)
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from frontdesk.workflows.definition.durations import Duration
+from frontdesk.workflows.definition.tools import HttpTool
 
 if TYPE_CHECKING:
     from frontdesk.workflows.definition.patterns import Pattern
@@ -329,6 +330,12 @@ class AgentConfig(_Strict):
         default=(), description="Caller-data fields this agent must have before it can help."
     )
     handoffs: tuple[Route, ...] = Field(default=(), description="Routes to other agents.")
+    tools: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        default=(),
+        max_length=50,
+        description="Tools the agent may use: 'module:function' (a Python tool) or the name of "
+        "a [tools.<name>] HTTP tool.",
+    )
     stt: ComponentOverride | None = Field(default=None, description="Per-agent STT override.")
     llm: ComponentOverride | None = Field(default=None, description="Per-agent LLM override.")
     tts: ComponentOverride | None = Field(default=None, description="Per-agent TTS override.")
@@ -577,6 +584,11 @@ class OfflineSection(_Strict):
     """``[offline]``: test fixtures of the offline brain, outside the workflow's content hash."""
 
     agents: dict[Name, OfflineAgent] = Field(default_factory=dict)
+    tools: dict[str, tuple[Annotated[str, Field(max_length=200)], ...]] = Field(
+        default_factory=dict,
+        description="By tool name (a Python function's name or an HTTP tool's): caller phrases "
+        "that make the offline brain call that tool (case-insensitive substring).",
+    )
 
     def agent(self, name: str) -> OfflineAgent:
         return self.agents.get(name) or OfflineAgent()
@@ -595,6 +607,9 @@ class WorkflowConfig(_Strict):
     state: StateSection = Field(default_factory=StateSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
     offline: OfflineSection = Field(default_factory=OfflineSection)
+    tools: dict[Name, HttpTool] = Field(
+        default_factory=dict, description="HTTP tools, by name (see agents.<a>.tools)."
+    )
 
     @model_validator(mode="after")
     def _move_offline_fixtures(self) -> WorkflowConfig:
