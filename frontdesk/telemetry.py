@@ -48,15 +48,26 @@ PII_CALLER_TEXT: Final = "lk.pii.frontdesk.caller_text"
 PII_CALLER_DATA: Final = "lk.pii.frontdesk.caller_data"
 """Span attribute holding the caller data as JSON (dropped by LiveKit's PII filter)."""
 
-HANDOFFS: Final = prometheus_client.Counter(
+_families: list[str] = []
+
+
+def _counter(
+    name: str, documentation: str, labels: tuple[str, ...] = ()
+) -> prometheus_client.Counter:
+    """A counter family, listed in :data:`METRIC_NAMES`."""
+    _families.append(name)
+    return prometheus_client.Counter(name, documentation, labels)
+
+
+HANDOFFS: Final = _counter(
     "frontdesk_handoffs_total",
     "Handoffs taken, by workflow and route (from agent, to agent) and context policy",
-    ["workflow", "from_agent", "to_agent", "context"],
+    ("workflow", "from_agent", "to_agent", "context"),
 )
-HANDOFFS_REFUSED: Final = prometheus_client.Counter(
+HANDOFFS_REFUSED: Final = _counter(
     "frontdesk_handoffs_refused_total",
     "Handoffs refused by the loop guard, by workflow and route",
-    ["workflow", "from_agent", "to_agent"],
+    ("workflow", "from_agent", "to_agent"),
 )
 PERSIST_SECONDS: Final = prometheus_client.Histogram(
     "frontdesk_persist_seconds",
@@ -64,50 +75,41 @@ PERSIST_SECONDS: Final = prometheus_client.Histogram(
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
-PERSIST_ITEMS: Final = prometheus_client.Counter(
-    "frontdesk_persist_items_total", "Chat items acknowledged by Redis", ["operation"]
+_families.append("frontdesk_persist_seconds")
+PERSIST_ITEMS: Final = _counter(
+    "frontdesk_persist_items_total", "Chat items acknowledged by Redis", ("operation",)
 )
 PERSIST_QUEUE: Final = prometheus_client.Gauge(
     "frontdesk_persist_queue_items",
     "Chat items submitted but not yet acknowledged by Redis, over all live calls",
     multiprocess_mode="livesum",
 )
-REDIS_OUTAGES: Final = prometheus_client.Counter(
+_families.append("frontdesk_persist_queue_items")
+REDIS_OUTAGES: Final = _counter(
     "frontdesk_redis_outages_total", "Times a call's writer found Redis unreachable"
 )
-REDIS_OUTAGE_SECONDS: Final = prometheus_client.Counter(
+REDIS_OUTAGE_SECONDS: Final = _counter(
     "frontdesk_redis_outage_seconds_total",
     "Seconds calls' writers spent with Redis unreachable (counted when it comes back)",
 )
-RESUMES: Final = prometheus_client.Counter(
+RESUMES: Final = _counter(
     "frontdesk_resumes_total",
     "How each call started: resumed, restarted (at the start agent), fresh, expired, "
     "quarantined, verification_failed",
-    ["workflow", "outcome"],
+    ("workflow", "outcome"),
 )
-MODEL_ERRORS: Final = prometheus_client.Counter(
+MODEL_ERRORS: Final = _counter(
     "frontdesk_model_errors_total",
     "Errors reported by the call's models (LLM, STT, TTS), by component and recoverability",
-    ["workflow", "component", "recoverable"],
+    ("workflow", "component", "recoverable"),
 )
-MODEL_FALLBACKS: Final = prometheus_client.Counter(
+MODEL_FALLBACKS: Final = _counter(
     "frontdesk_model_fallbacks_total",
     "A LiveKit FallbackAdapter marked a provider unavailable (the call moved to the next one)",
-    ["workflow", "component", "provider"],
+    ("workflow", "component", "provider"),
 )
 
-METRIC_NAMES: Final[tuple[str, ...]] = (
-    "frontdesk_handoffs_total",
-    "frontdesk_handoffs_refused_total",
-    "frontdesk_persist_seconds",
-    "frontdesk_persist_items_total",
-    "frontdesk_persist_queue_items",
-    "frontdesk_redis_outages_total",
-    "frontdesk_redis_outage_seconds_total",
-    "frontdesk_resumes_total",
-    "frontdesk_model_errors_total",
-    "frontdesk_model_fallbacks_total",
-)
+METRIC_NAMES: Final[tuple[str, ...]] = tuple(_families)
 """Every metric family Frontdesk adds (a dashboard may query only these and LiveKit's)."""
 
 _queued: dict[str, int] = {}

@@ -79,7 +79,7 @@ from .models import (
 )
 from .redis_errors import check_status, redis_errors, text
 from .scripts import Scripts
-from .store import Lease
+from .store import Lease, WriteAcknowledgement
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,8 @@ class RedisSessionStore:
         """The caller index of this store's sessions."""
         self.admin = RedisSessionAdmin(client, self._keys, self.callers)
         """Listing, deletion and privacy requests over this store's sessions."""
+        self.acknowledgement: WriteAcknowledgement | None = None
+        """What a write waits for after Redis applied it (``[state] durability``); None: nothing."""
 
     @classmethod
     def from_settings(
@@ -187,6 +189,16 @@ class RedisSessionStore:
         )
         other.admin = RedisSessionAdmin(self._client, self._keys, other.callers)
         return other
+
+    def acknowledged_by(self, acknowledgement: WriteAcknowledgement) -> RedisSessionStore:
+        """This store, its writes counting only once ``acknowledgement`` returns after each."""
+        other = copy.copy(self)
+        other.acknowledgement = acknowledgement
+        return other
+
+    async def _acknowledged(self, session_id: str) -> None:
+        if self.acknowledgement is not None:
+            await self.acknowledgement(session_id, self._keys.session(session_id)[3])
 
     def caller_key(self, caller_identity: str) -> str:
         """The caller index key of an identity (holds its HMAC, never the identity)."""
@@ -234,6 +246,7 @@ class RedisSessionStore:
                     previous_owner,
                     token,
                 )
+        await self._acknowledged(session_id)
         return Lease(session_id=session_id, owner=owner, fence=int(token), taken_from=taken_from)
 
     async def renew(self, lease: Lease) -> None:
@@ -261,9 +274,11 @@ class RedisSessionStore:
         await self._write_state(lease, state, "creating")
         if caller_identity is not None:
             await self.callers.add(caller_identity, state.session_id, state.created_at)
+        await self._acknowledged(lease.session_id)
 
     async def rewrite(self, lease: Lease, state: SessionState) -> None:
         await self._write_state(lease, state, "rewriting")
+        await self._acknowledged(lease.session_id)
 
     async def _write_state(self, lease: Lease, state: SessionState, action: str) -> None:
         sid = lease.session_id
@@ -322,6 +337,7 @@ class RedisSessionStore:
                 f"{base_len} (or {base_len + len(items)} if already applied); a full rewrite "
                 "is needed"
             )
+        await self._acknowledged(sid)
         return int(count)
 
     async def mark_ended(self, lease: Lease) -> None:
@@ -333,6 +349,7 @@ class RedisSessionStore:
         with redis_errors(sid, "ending"):
             status, detail = await self._scripts.set_meta(keys=self._keys.session(sid), args=args)
         check_status(status, detail, lease=lease, action="ending")
+        await self._acknowledged(sid)
 
     # ------------------------------------------------------------------ reads
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from bench.scale import SCRIPT as SCRIPT  # the default config's support flow (bench/scale too)
 from frontdesk.state import EmbeddedRedis, RedisSessionStore
-from frontdesk.workflows.definition import StateSection, Workflow
+from frontdesk.workflows.definition import StateSection, Workflow, load_workflow
 from frontdesk.workflows.runtime import Call, Persistence, simulate
 from tests.tls import make_certificates
 
@@ -36,6 +38,32 @@ POSTCODE_TURN = 5
 ACCOUNT_ASK = "Could you read me your account number"
 POSTCODE_ASK = "What's the postcode"
 GREETING = "Thanks for calling Acme Broadband"
+
+
+# ------------------------------------------------------------- fixtures (reliability and scale)
+
+
+@pytest.fixture(scope="session")
+def workflow() -> Workflow:
+    """The repository's default workflow (the support flow the crash tests follow)."""
+    return load_workflow(CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def state_secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store uses the same secret; no Redis URL leaks in from outside."""
+    monkeypatch.setenv("FRONTDESK_STATE_SECRET", STATE_SECRET)
+    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def quiet_livekit() -> Iterator[None]:
+    """LiveKit logs every refused tool call at WARNING; these tests make many on purpose."""
+    logger = logging.getLogger("livekit")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 def make_store(client: Redis, workflow: Workflow, **overrides: Any) -> RedisSessionStore:

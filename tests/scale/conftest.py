@@ -8,7 +8,6 @@ see :mod:`bench.topology`.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 from collections.abc import Iterator
 
@@ -16,8 +15,9 @@ import pytest
 
 from bench.topology import LocalCluster, LocalSentinelGroup
 from frontdesk.state import find_redis_server
-from frontdesk.workflows.definition import Workflow, load_workflow
-from tests.reliability.support import CONFIG, STATE_SECRET
+from tests.reliability.support import quiet_livekit, state_secret_env, workflow
+
+__all__ = ["quiet_livekit", "state_secret_env", "workflow"]  # the reliability suite's fixtures
 
 
 def _redis_major() -> int:
@@ -32,11 +32,6 @@ needs_redis_7 = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
-def workflow() -> Workflow:
-    return load_workflow(CONFIG)
-
-
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A fresh 3 masters + 3 replicas cluster, ``cluster_state:ok`` on every node."""
@@ -49,18 +44,3 @@ def sentinels() -> Iterator[LocalSentinelGroup]:
     """A master, its replica and three Sentinels (quorum 2) that agree on both."""
     with LocalSentinelGroup(down_after_ms=1000, failover_timeout_ms=3000) as group:
         yield group
-
-
-@pytest.fixture(autouse=True)
-def _state_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FRONTDESK_STATE_SECRET", STATE_SECRET)
-    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_livekit() -> Iterator[None]:
-    logger = logging.getLogger("livekit")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)

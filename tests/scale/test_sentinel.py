@@ -18,7 +18,7 @@ from redis import Redis
 from bench.topology import LocalSentinelGroup
 from frontdesk.errors import StateError
 from frontdesk.state import RedisSessionStore, SessionState, connect_redis
-from frontdesk.state.durability import ReplicaAcked
+from frontdesk.state.durability import ReplicaWait
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import start_call
 from tests.reliability.support import STATE_SECRET
@@ -125,8 +125,10 @@ async def _writers_until_the_master_dies(
     """
     client = _client(group)
     inner = RedisSessionStore(client, key_prefix="loss", caller_secret=STATE_SECRET.encode())
-    store: Any = (
-        ReplicaAcked(inner, client, ttl=3600.0, timeout=0.5) if durability == "replica" else inner
+    store = (
+        inner.acknowledged_by(ReplicaWait(client, ttl=3600.0, timeout=0.5))
+        if durability == "replica"
+        else inner
     )
     now = time.time()
     leases = []

@@ -37,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from frontdesk.errors import SessionNotFoundError, StateError
+from frontdesk.state.models import SessionState
 from frontdesk.workflows.definition import Workflow, check_graph
 
 from . import pages
@@ -217,26 +218,30 @@ def create_app(settings: InspectorSettings) -> Starlette:
             404,
         )
 
-    async def export(request: Request) -> Response:
-        session_id = request.path_params["session_id"]
+    async def _stored(request: Request) -> SessionState | Response:
+        """The session the path names, or the JSON 404 the API answers when it cannot load."""
         try:
-            state = await source().load(session_id)
+            return await source().load(request.path_params["session_id"])
         except StateError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
+
+    async def export(request: Request) -> Response:
+        state = await _stored(request)
+        if isinstance(state, Response):
+            return state
         return Response(
             state.model_dump_json(indent=2),
             media_type="application/json",
             headers={
-                "Content-Disposition": f'attachment; filename="session-{quote(session_id)}.json"'
+                "Content-Disposition": f'attachment; filename="session-{quote(state.session_id)}.json"'
             },
         )
 
     async def api_session(request: Request) -> Response:
-        session_id = request.path_params["session_id"]
-        try:
-            state = await source().load(session_id)
-        except StateError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+        state = await _stored(request)
+        if isinstance(state, Response):
+            return state
+        session_id = state.session_id
         page = build_page(state, config)
         return JSONResponse(
             {
