@@ -157,12 +157,13 @@ def resume_continue_note(spoken: str) -> str:
     )
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+"""A ``{field}`` placeholder of a spoken line or a reply."""
+
+
 def fill_template(template: str, values: Mapping[str, str]) -> str:
     """``template`` with ``{field}`` placeholders filled; unknown ones read 'that'."""
-    return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: values.get(m.group(1), "that"), template)
-
-
-_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), "that"), template)
 
 
 def fill_verbatim(template: str, values: Mapping[str, str]) -> str | None:
@@ -177,7 +178,7 @@ def fill_verbatim(template: str, values: Mapping[str, str]) -> str | None:
 
 def template_fields(template: str) -> set[str]:
     """The ``{field}`` placeholders of ``template``."""
-    return set(re.findall(r"\{([a-z][a-z0-9_]*)\}", template))
+    return set(_PLACEHOLDER.findall(template))
 
 
 def quote_value(value: str) -> str:
