@@ -32,6 +32,26 @@ def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
+def refusal(field_name: str, spec: CallerField, value: str) -> str:
+    """Why ``value`` is refused for ``field_name``, in words the model can repeat to the caller.
+
+    Reads as a sentence whatever the field declares: an empty value, one too long, one that
+    does not match; with or without an ``example`` (the hint) and an ``ask`` (what to ask next).
+    """
+    label = field_name.replace("_", " ")
+    if not value:
+        reason = f"No {label} was given."
+    elif len(value) > MAX_VALUE_LENGTH:
+        reason = f"That is too long for the {label} ({len(value)} characters; at most {MAX_VALUE_LENGTH})."
+    else:
+        shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
+        shown += "…" if len(value) > 40 else ""
+        reason = f'"{shown}" is not a valid {label}.'
+    hint = f" It must look like {spec.example}." if spec.example else ""
+    ask = f" Ask again: {spec.ask}" if spec.ask else ""
+    return reason + hint + ask
+
+
 def record_schema(field_name: str, spec: CallerField) -> dict[str, Any]:
     """The JSON schema of ``record_<field>``: one string argument named after the field."""
     parameter: dict[str, Any] = {"type": "string", "description": spec.description}
@@ -72,15 +92,8 @@ def argument_problem(
     if not isinstance(raw, str):
         return f"'{field_name}' must be a string, got {type(raw).__name__} {_shown(repr(raw))}."
     value = raw.strip()
-    what = field_name.replace("_", " ")
-    hint = f" It must look like {spec.example}." if spec.example else ""
-    ask = f" Ask again: {spec.ask}" if spec.ask else ""
-    if not value:
-        return f"'{field_name}' is empty: the caller has not given their {what} yet.{ask}"
-    if len(value) > MAX_VALUE_LENGTH:
-        return f"'{field_name}' is too long ({len(value)} characters) for a {what}.{hint}{ask}"
-    if not spec.accepts(value):
-        return f"'{_shown(value)}' is not a valid {what}.{hint}{ask}"
+    if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
+        return refusal(field_name, spec, value)
     return None
 
 
@@ -102,6 +115,10 @@ def make_record_tool(
             )
             raise ToolError(problem)
         value = str(raw_arguments[field_name]).strip()
+        gate = data.gate
+        if gate is not None and gate.guards(field_name):
+            # a resumed caller repeating a verification field: checked against the stored value
+            await gate.check(field_name, value, context)
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)

@@ -37,6 +37,7 @@ from frontdesk.agents.prompt import (
     resume_continue_note,
     resume_note,
 )
+from frontdesk.agents.tools import agent_tools, due_auto_tools
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.definition import Route, Workflow
 
@@ -128,6 +129,7 @@ class FlowAgent(Agent):
             make_record_tool(field_name, workflow.field(field_name), on_recorded=self._on_recorded)
             for field_name in config.collects
         ]
+        tools += agent_tools(workflow, name, on_stored=self._on_recorded)
         components = factory.components(name) if factory.components else Pipeline()
         super().__init__(
             id=name,
@@ -154,12 +156,20 @@ class FlowAgent(Agent):
         )
 
     async def _on_recorded(self, context: RunContext[CallerData]) -> None:
+        await self._run_auto_tools(context.userdata)
         await self.update_instructions(self._factory.instructions_for(self.name, context.userdata))
+
+    async def _run_auto_tools(self, data: CallerData) -> None:
+        """``auto`` HTTP tools whose fields are now all known run here, before the next reply."""
+        for runner in due_auto_tools(self._factory.workflow, self.name, data):
+            if await runner.run(data) is None:
+                self.session.say(runner.spec.failure_line)
 
     async def on_enter(self) -> None:
         data: CallerData = self.session.userdata
         data.current_agent = self.name
         config = self._factory.workflow.agent(self.name)
+        await self._run_auto_tools(data)
         if self.entry == "resume":
             self._enter_resumed(data)
         elif self.entry == "handoff":

@@ -20,6 +20,7 @@ from typing import Any
 from livekit.agents import Agent, RunContext, StopResponse, ToolError, function_tool, llm
 from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
 
+from frontdesk import telemetry
 from frontdesk.agents.prompt import SUMMARY_PREFIX, fill_verbatim, summary_note, summary_request
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry
@@ -175,6 +176,7 @@ def make_transfer_tool(
                 route.to,
                 recent,
             )
+            telemetry.handoff_refused(workflow.name, from_agent, route.to)
             # spoken verbatim; no tool reply, so the model does not add its own version
             context.session.say(fill_verbatim(fallback, data.fields) or fallback)
             raise StopResponse()
@@ -196,6 +198,7 @@ def make_transfer_tool(
             route.context,
             len(chat_ctx.items),
         )
+        telemetry.handoff(workflow.name, data, from_agent, route, history)
         # bare: LiveKit hands off without asking the old agent's model for a tool reply; the
         # new agent speaks the route's `say` line itself (FlowAgent.on_enter)
         return build_next(route, chat_ctx, data)

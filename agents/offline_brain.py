@@ -16,7 +16,9 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    verbatim), then rule 5's question if a field is still missing.
 4. The caller just spoke to this agent and their words contain an ``example`` of one of its routes
    → call that route's ``transfer_to_<agent>`` tool (earliest match in the utterance wins; ties go
-   to the route listed first).
+   to the route listed first); else an ``[offline.tools]`` example of one of its work tools →
+   call that tool (a Python tool's arguments named like known caller-data fields are filled).
+   A work tool's result is then said as is.
 5. A collected field is missing: if a caller message in view contains a value matching the
    field's ``pattern`` (newest first), or answers the field's question just asked → call
    ``record_<field>``; otherwise say the field's ``ask``.
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,7 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""
@@ -81,7 +83,7 @@ class OfflineBrain(llm.LLM):
     def __init__(self, *, workflow: Workflow) -> None:
         super().__init__()
         self._workflow = workflow
-        self._finders: dict[str, re.Pattern[str]] = {}
+        self._finders: dict[str, Pattern] = {}
 
     @property
     def model(self) -> str:
@@ -132,6 +134,8 @@ class OfflineBrain(llm.LLM):
             if last.name.startswith("record_"):
                 known.update(_recorded_values(items))
                 return self._collect_or_reply(context, items, known, tool_names)
+            if last.name in self._agent_tool_names(context.agent):
+                return Decision(text=last.output)  # a work tool's result is the answer
 
         note = (
             _text(last)
@@ -152,6 +156,10 @@ class OfflineBrain(llm.LLM):
             route = self._matching_route(context.agent, _text(last), tool_names)
             if route is not None:
                 return Decision(tool=f"transfer_to_{route}", arguments={})
+            tool = self._matching_tool(context.agent, _text(last), tool_names)
+            if tool is not None:
+                arguments = self._tool_arguments(context.agent, tool, known, _text(last))
+                return Decision(tool=tool, arguments=arguments)
         return self._collect_or_reply(context, items, known, tool_names)
 
     def _collect_or_reply(
@@ -220,6 +228,49 @@ class OfflineBrain(llm.LLM):
                 best = (min(hits), order, route.to)
         return best[2] if best else None
 
+    def _agent_tool_names(self, agent_name: str) -> dict[str, str]:
+        """The agent's work tools: tool name → its ``tools`` reference."""
+        names: dict[str, str] = {}
+        for reference in self._workflow.agent(agent_name).tools:
+            names[reference.rpartition(":")[2]] = reference
+        return names
+
+    def _matching_tool(self, agent_name: str, utterance: str, tool_names: set[str]) -> str | None:
+        """Rule 4b: the caller's words contain an ``[offline.tools]`` example of a work tool
+        (earliest match wins; ties go to the tool listed first)."""
+        lowered = utterance[:MAX_SCANNED_CHARS].lower()
+        best: tuple[int, int, str] | None = None
+        for order, name in enumerate(self._agent_tool_names(agent_name)):
+            if name not in tool_names:
+                continue
+            examples = self._workflow.config.offline.tools.get(name, ())
+            hits = [p for p in (lowered.find(e.lower()) for e in examples) if p >= 0]
+            if hits and (best is None or (min(hits), order) < best[:2]):
+                best = (min(hits), order, name)
+        return best[2] if best else None
+
+    def _tool_arguments(
+        self, agent_name: str, tool: str, known: dict[str, str], utterance: str
+    ) -> dict[str, str]:
+        """A Python tool's arguments named like caller-data fields: the known value, else a
+        value matching the field's ``pattern`` in the caller's words."""
+        reference = self._agent_tool_names(agent_name)[tool]
+        if ":" not in reference:
+            return {}
+        from frontdesk.agents.tools import argument_names, python_tool
+
+        arguments: dict[str, str] = {}
+        for name in argument_names(python_tool(reference)):
+            spec = self._workflow.config.caller_data.get(name)
+            if name in known:
+                arguments[name] = known[name]
+            elif spec is not None and spec.regex is not None and spec.pattern is not None:
+                finder = self._finders.setdefault(name, value_finder(spec.pattern))
+                found = _search_value(finder, spec.regex, utterance[:MAX_SCANNED_CHARS])
+                if found:
+                    arguments[name] = found
+        return arguments
+
     def _call_context(self, system: list[Any]) -> CallContext | None:
         for message in reversed(system):
             context = read_call_context(_text(message))
@@ -246,15 +297,29 @@ def _forced_tool(tool_choice: object) -> str | None:
     return None
 
 
-def value_finder(pattern: str) -> re.Pattern[str]:
-    """``pattern`` as a search that only matches whole tokens (no '48213' inside 'AC-48213')."""
-    return re.compile(rf"(?<![\w-])(?:{pattern})(?![\w-])", re.IGNORECASE)
+def value_finder(pattern: str) -> Pattern:
+    """``pattern`` as a case-insensitive RE2 search (whole tokens are checked by the caller)."""
+    return compile_pattern(pattern, ignore_case=True)
 
 
-def _search_value(finder: re.Pattern[str], exact: re.Pattern[str], utterance: str) -> str | None:
-    """The first token of ``utterance`` that is a valid value, in the case the pattern wants."""
-    for match in finder.finditer(utterance):
-        for candidate in (match.group(0), match.group(0).upper()):
+def _is_token_char(text: str, index: int) -> bool:
+    if index < 0 or index >= len(text):
+        return False
+    char = text[index]
+    return char == "-" or char == "_" or char.isalnum()
+
+
+def _search_value(finder: Pattern, exact: Pattern, utterance: str) -> str | None:
+    """The first whole token of ``utterance`` that is a valid value, in the case the pattern
+    wants (no '48213' inside 'AC-48213'): a match anchored at each token start, in RE2."""
+    for start in range(len(utterance)):
+        if _is_token_char(utterance, start - 1):
+            continue
+        match = finder.match(utterance, start)
+        if match is None or match.end() == start or _is_token_char(utterance, match.end()):
+            continue
+        text = match.group(0)
+        for candidate in (text, text.upper()):
             if exact.fullmatch(candidate):
                 return candidate
     return None

@@ -7,6 +7,8 @@ and persisted as is (the state layer stores ``model_dump()`` next to the chat it
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontdesk.state.models import HandoffEntry
@@ -15,7 +17,7 @@ from frontdesk.state.models import HandoffEntry
 class CallerData(BaseModel):
     """Shared, typed state of one call, visible to every agent through ``RunContext.userdata``."""
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, arbitrary_types_allowed=True)
 
     session_id: str = Field(description="The stored session's id (also in logs).")
     caller_identity: str | None = Field(
@@ -31,10 +33,21 @@ class CallerData(BaseModel):
         default_factory=list, description="Every handoff of the call, in order."
     )
     current_agent: str = Field(default="", description="The agent speaking now.")
+    tools_run: set[str] = Field(
+        default_factory=set, description="HTTP tools run this call (an `auto` tool runs once)."
+    )
     pending_handoff: HandoffEntry | None = Field(
         default=None,
         exclude=True,
         description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",
+    )
+
+    gate: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The call's VerificationGate (frontdesk.agents.verification) while a caller "
+        "resumed by caller ID has not verified yet; never shown to the model.",
     )
 
     def missing(self, wanted: tuple[str, ...] | list[str]) -> list[str]:

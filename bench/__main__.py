@@ -40,7 +40,7 @@ from .common import (
 )
 from .peer_langgraph import INSTALL_HINT, PeerStatus, check_peer, peer_server
 
-NAMES = ("persist", "resume", "handoff", "capacity", "jobs", "voice", "realmodel")
+NAMES = ("persist", "resume", "handoff", "capacity", "jobs", "voice", "realmodel", "scale")
 PEER_USERS = {"persist", "resume"}
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / "results"
 
@@ -70,6 +70,10 @@ def _runner(name: str) -> Callable[[BenchContext], Awaitable[dict[str, Any]]]:
         from . import realmodel
 
         return realmodel.run
+    if name == "scale":
+        from . import scale
+
+        return scale.run
     from . import capacity
 
     return capacity.run

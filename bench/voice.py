@@ -48,6 +48,7 @@ from frontdesk.workflows.voice_harness import (
     silence,
     spoken,
     start_voice_call,
+    wait_until_quiet,
 )
 from frontdesk.workflows.voice_loopback import (
     LOOPBACK_KEY_ENV,
@@ -222,21 +223,7 @@ class Bench:
             await asyncio.sleep(0.002)
 
     async def _quiet(self, call: Running, settle: float = 0.25) -> None:
-        deadline = time.perf_counter() + TIMEOUT
-        quiet_since: float | None = None
-        while time.perf_counter() < deadline:
-            busy = call.session.agent_state != "listening" or any(
-                not s.finished for s in call.media.speaker.segments
-            )
-            now = time.perf_counter()
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= settle:
-                return
-            await asyncio.sleep(0.01)
-        raise TimeoutError("the agent did not go quiet")
+        await wait_until_quiet(call.session, call.media, TIMEOUT, settle=settle)
 
     # ---- one iteration of one side
 

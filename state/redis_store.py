@@ -59,6 +59,7 @@ not decode responses (see :func:`.connection.connect_redis`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -82,7 +83,7 @@ from .models import (
 )
 from .redis_errors import check_status, redis_errors, text
 from .scripts import Scripts
-from .store import Lease
+from .store import Lease, WriteAcknowledgement
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,8 @@ class RedisSessionStore:
         """The caller index of this store's sessions."""
         self.admin = RedisSessionAdmin(client, self._keys, self.callers)
         """Listing, deletion and privacy requests over this store's sessions."""
+        self.acknowledgement: WriteAcknowledgement | None = None
+        """What a write waits for after Redis applied it (``[state] durability``); None: nothing."""
 
     @classmethod
     def from_settings(
@@ -192,6 +195,25 @@ class RedisSessionStore:
     def quarantine_keys(self, session_id: str) -> tuple[str, str, str]:
         """``(meta, items, snap)`` names a corrupt session is renamed to."""
         return self._keys.quarantine(session_id)
+
+    def with_secret(self, secret: bytes) -> RedisSessionStore:
+        """This store keyed by another caller secret: callers indexed under an earlier one."""
+        other = copy.copy(self)
+        other.callers = RedisCallerIndex(
+            self._client, self._keys, self._scripts, caller_secret=secret, ttl_ms=self._ttl_ms
+        )
+        other.admin = RedisSessionAdmin(self._client, self._keys, other.callers)
+        return other
+
+    def acknowledged_by(self, acknowledgement: WriteAcknowledgement) -> RedisSessionStore:
+        """This store, its writes counting only once ``acknowledgement`` returns after each."""
+        other = copy.copy(self)
+        other.acknowledgement = acknowledgement
+        return other
+
+    async def _acknowledged(self, session_id: str) -> None:
+        if self.acknowledgement is not None:
+            await self.acknowledgement(session_id, self._keys.session(session_id)[3])
 
     def caller_key(self, caller_identity: str) -> str:
         """The caller index key of an identity (holds its HMAC, never the identity)."""
@@ -239,6 +261,7 @@ class RedisSessionStore:
                     previous_owner,
                     token,
                 )
+        await self._acknowledged(session_id)
         return Lease(session_id=session_id, owner=owner, fence=int(token), taken_from=taken_from)
 
     async def renew(self, lease: Lease) -> None:
@@ -266,9 +289,11 @@ class RedisSessionStore:
         await self._write_state(lease, state, "creating")
         if caller_identity is not None:
             await self.callers.add(caller_identity, state.session_id, state.created_at)
+        await self._acknowledged(lease.session_id)
 
     async def rewrite(self, lease: Lease, state: SessionState) -> None:
         await self._write_state(lease, state, "rewriting")
+        await self._acknowledged(lease.session_id)
 
     async def _write_state(self, lease: Lease, state: SessionState, action: str) -> None:
         sid = lease.session_id
@@ -333,6 +358,7 @@ class RedisSessionStore:
                 "is needed"
             )
         self._remember_snap_count(sid, lease.fence, int(snap_n))
+        await self._acknowledged(sid)
         return int(count)
 
     def _remember_snap_count(self, session_id: str, fence: int, snap_n: int) -> None:
@@ -351,6 +377,7 @@ class RedisSessionStore:
         with redis_errors(sid, "ending"):
             status, detail = await self._scripts.set_meta(keys=self._keys.session(sid), args=args)
         check_status(status, detail, lease=lease, action="ending")
+        await self._acknowledged(sid)
 
     # ------------------------------------------------------------------ reads
 

@@ -3,7 +3,7 @@
 Kept free of I/O and of LiveKit so every rule can be tested in microseconds and read in one
 place. The worker loads the caller's latest session (if any), calls :func:`plan_resume` and
 acts on the plan: start fresh, resume on the saved agent, or restart at the workflow's start
-agent keeping what the caller already told us.
+agent keeping only what the caller already told us (their caller data).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ class ResumePlan(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=False)
 
     kind: ResumeKind = Field(
-        description="'fresh': new session; 'resume': continue on the saved agent; "
-        "'restart_at_start': continue the saved session at the start agent."
+        description="'fresh': new session; 'resume': continue the saved session on its agent; "
+        "'restart_at_start': a new session at the start agent, seeded with the saved caller data."
     )
     state: SessionState | None = Field(
-        description="The session to continue (None for 'fresh'); for 'restart_at_start' its "
-        "current_agent is already the start agent."
+        description="What the call continues from (None for 'fresh'). For 'restart_at_start' it "
+        "keeps only the caller data: current_agent is the start agent, and greetings, handoff "
+        "trail and history are empty (the caller is greeted anew)."
     )
     agent: str = Field(description="The agent the call starts on.")
     reason: str = Field(description="Why, in words, for logs and the CLI.")
@@ -49,8 +50,11 @@ def plan_resume(
       ago → ``fresh`` on ``start_agent``;
     * the saved agent still exists → ``resume`` on it (a changed workflow hash is noted in the
       reason: the agent is there, so the conversation can go on);
-    * the saved agent no longer exists (the workflow changed) → ``restart_at_start``, keeping
-      caller data, greetings and history so the caller is not asked again.
+    * the saved agent no longer exists (the workflow changed) → ``restart_at_start``: a new
+      session at ``start_agent`` that keeps the caller data, so the caller is not asked again,
+      and nothing else: the start agent greets them anew (a greeted set without that greeting
+      would leave the caller in silence), and the old history, whose tool calls name an agent
+      that is gone, is not carried over.
     """
     if start_agent not in known_agents:
         raise ValueError(f"start agent {start_agent!r} is not one of the known agents")
@@ -86,7 +90,9 @@ def plan_resume(
         why = f"{change}: {why}"
     return ResumePlan(
         kind="restart_at_start",
-        state=state.model_copy(update={"current_agent": start_agent}),
+        state=state.model_copy(
+            update={"current_agent": start_agent, "greeted": [], "handoff_trail": [], "items": []}
+        ),
         agent=start_agent,
         reason=f"{why}; restarting session {state.session_id} at {start_agent!r} "
         "with its caller data kept",

@@ -109,6 +109,16 @@ class SessionWrites(Protocol):
         ...
 
 
+class WriteAcknowledgement(Protocol):
+    """What a store's write waits for after Redis applied it (``[state] durability``).
+
+    Called with the session id and its fence key once each write script has succeeded; raises
+    ``StateUnavailableError`` when the write does not count yet (the writer retries it).
+    """
+
+    async def __call__(self, session_id: str, fence_key: str) -> None: ...
+
+
 class CallStore(SessionOwnership, SessionWrites, Protocol):
     """What a live call's recorder uses: ownership and writes."""
 

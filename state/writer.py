@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from frontdesk import telemetry
 from frontdesk.errors import StaleOwnerError, StateError, StateUnavailableError
 
 from .models import SessionState, encode_meta_update
@@ -155,6 +156,7 @@ class SessionWriter:
                 self._overflow()
             self._ensure_task()
             self._wake.set()
+            telemetry.queue_depth(self.session_id, self.pending_items)
         except Exception:  # a bug must not take the call down
             logger.exception("session %s: submit failed unexpectedly", self.session_id)
 
@@ -193,6 +195,7 @@ class SessionWriter:
                 self.pending_items,
             )
         task, self._task = self._task, None
+        telemetry.queue_depth(self.session_id, 0)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -237,6 +240,7 @@ class SessionWriter:
             )
 
     def _notify(self) -> None:
+        telemetry.queue_depth(self.session_id, 0 if self._failure else self.pending_items)
         self._progress.set()
         self._progress = asyncio.Event()
 
@@ -309,6 +313,7 @@ class SessionWriter:
             self._pending_items = []
             self._pending_meta = {}
         batch = self._batch
+        started_ns = time.time_ns()
         count = await asyncio.wait_for(
             self._store.append(
                 self._lease, items=batch.items, meta_update=batch.meta, base_len=batch.base_len
@@ -320,6 +325,7 @@ class SessionWriter:
         self._batch = None
         self._acked_items = count
         self._acked_seq = batch.seq
+        telemetry.persisted(self.session_id, "append", started_ns, len(batch.items))
         self._notify()
 
     async def _rewrite(self) -> None:
@@ -340,7 +346,9 @@ class SessionWriter:
         self._pending_items = []
         self._pending_meta = {}
         self._batch = None
+        started_ns = time.time_ns()
         await asyncio.wait_for(self._store.rewrite(self._lease, state), self._op_timeout)
+        telemetry.persisted(self.session_id, "rewrite", started_ns, len(state.items))
         self._acked_items = len(state.items)
         self._submitted_total = self._acked_items + len(self._pending_items)
         self._acked_seq = max(self._acked_seq, seq)
@@ -357,6 +365,7 @@ class SessionWriter:
         if self._connected:
             self._connected = False
             self._outage_since = time.monotonic()
+            telemetry.redis_outage_started()
             logger.warning(
                 "session %s: Redis unavailable (%s); keeping writes in memory (up to %d items) "
                 "and retrying",
@@ -368,6 +377,7 @@ class SessionWriter:
     def _on_success(self) -> None:
         if not self._connected:
             lasted = time.monotonic() - (self._outage_since or time.monotonic())
+            telemetry.redis_outage_ended(lasted)
             logger.info(
                 "session %s: Redis is back after %.1f s; queued writes persisted",
                 self.session_id,

@@ -7,6 +7,7 @@ each other's keys. Tests that crash or restart Redis take ``fault_redis``, a ser
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -24,6 +25,13 @@ from frontdesk.state import (
 from frontdesk.workflows.definition import StateSection
 
 TEST_CALLER_SECRET = b"test-caller-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Commands run by tests (``frontdesk demo`` …) keep their data in the run's tmp folder,
+    not in the user's ``~/.local/state`` (subprocesses inherit it)."""
+    os.environ["FRONTDESK_STATE_DIR"] = str(tmp_path_factory.mktemp("frontdesk-state"))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 - ``frontdesk.state`` imports nothing of the agents, the workflows or the CLI;
 - ``frontdesk.agents`` imports only the workflow definition, ``frontdesk.state.models`` (data
-  types) and ``frontdesk.errors``;
+  types), ``frontdesk.errors`` and ``frontdesk.telemetry``;
 - nothing but the CLI (and ``python -m frontdesk``) imports the CLI;
 - no two modules import each other, directly or round a longer loop.
 
@@ -28,6 +28,7 @@ AGENTS_MAY_IMPORT = (
     "frontdesk.workflows.definition",
     "frontdesk.state.models",
     "frontdesk.errors",
+    "frontdesk.telemetry",  # a leaf like errors: it imports nothing of Frontdesk
 )
 
 
@@ -155,3 +156,7 @@ def test_the_checks_catch_what_they_forbid() -> None:
         "frontdesk.workflows.runtime imports frontdesk.workflows.cli: only the CLI imports the CLI",
     ]
     assert import_cycles(graph) == [["frontdesk.workflows.cli", "frontdesk.workflows.runtime"]]
+
+
+def test_telemetry_is_a_leaf_that_every_layer_may_call() -> None:
+    assert import_graph()["frontdesk.telemetry"] == set()

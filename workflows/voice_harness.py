@@ -515,6 +515,32 @@ VOICE_SESSION_OPTIONS: dict[str, Any] = {
 # --------------------------------------------------------------------------- a whole call
 
 
+async def wait_until_quiet(
+    session: Any, media: AudioIO, timeout: float, *, settle: float = 0.5
+) -> None:
+    """Wait until ``session``'s agent has listened, with nobody speaking and nothing playing on
+    ``media``, for ``settle`` seconds (a Frontdesk call or a bare LiveKit session alike)."""
+    deadline = time.perf_counter() + timeout
+    quiet_since: float | None = None
+    while True:
+        now = time.perf_counter()
+        busy = (
+            session.agent_state != "listening"
+            or session.user_state == "speaking"
+            or media.caller.speaking
+            or any(not s.finished for s in media.speaker.segments)
+        )
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= settle:
+            return
+        if now > deadline:
+            raise TimeoutError(f"the agent did not go quiet within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
 @dataclass
 class VoiceCall:
     """A Frontdesk call on the harness's audio: ``call`` is the ordinary :class:`Call`."""
@@ -552,25 +578,7 @@ class VoiceCall:
 
     async def wait_until_quiet(self, timeout: float, *, settle: float = 0.5) -> None:
         """Wait until the agent has been listening, with nothing playing, for ``settle`` seconds."""
-        deadline = time.perf_counter() + timeout
-        quiet_since: float | None = None
-        while True:
-            now = time.perf_counter()
-            busy = (
-                self.session.agent_state != "listening"
-                or self.session.user_state == "speaking"
-                or self.caller.speaking
-                or any(not s.finished for s in self.speaker.segments)
-            )
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= settle:
-                return
-            if now > deadline:
-                raise TimeoutError(f"the agent did not go quiet within {timeout}s")
-            await asyncio.sleep(0.02)
+        await wait_until_quiet(self.session, self.media, timeout, settle=settle)
 
     async def hang_up(self, reason: str = "caller left") -> Any:
         """The caller drops (their microphone stops) and the call ends; returns its report."""

@@ -12,6 +12,7 @@ from frontdesk.agents.flow_agent import FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.prompt import SUMMARY_NOTE_HEADER, SUMMARY_PREFIX
+from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.definition import ContextPolicy
 
 from .conftest import ROOT, with_changes
@@ -61,21 +62,62 @@ async def test_sales_request_goes_to_sales_and_back_to_support(workflow, open_se
         assert trail == [("receptionist", "sales"), ("sales", "support")]
 
 
-async def test_on_exit_of_old_agent_runs_before_on_enter_of_new(workflow, open_session) -> None:
+async def test_on_exit_of_old_agent_runs_before_on_enter_of_new(
+    workflow, open_session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old agent's ``on_exit`` writes the handoff to the trail; the new agent enters after."""
+    hooks: list[tuple[str, str, list[tuple[str, str]], bool]] = []
+    enter, leave = FlowAgent.on_enter, FlowAgent.on_exit
+
+    def note(hook: str, agent: FlowAgent) -> None:
+        data = agent.session.userdata
+        trail = [(h.from_agent, h.to_agent) for h in data.handoff_trail]
+        hooks.append((hook, agent.name, trail, data.pending_handoff is not None))
+
+    async def on_enter(self: FlowAgent) -> None:
+        note("enter", self)  # what the new agent finds, before its own hook runs
+        await enter(self)
+
+    async def on_exit(self: FlowAgent) -> None:
+        note("exit (before)", self)
+        await leave(self)
+        note("exit (after)", self)
+
+    monkeypatch.setattr(FlowAgent, "on_enter", on_enter)
+    monkeypatch.setattr(FlowAgent, "on_exit", on_exit)
     async with open_session(workflow) as (session, _):
         await session.run(user_input="my internet is down")
-        trail = session.userdata.handoff_trail
-        assert len(trail) == 1  # written by receptionist.on_exit …
-        assert session.userdata.current_agent == "support"  # … then support.on_enter ran
-        assert trail[0].reason.startswith("The caller has a problem")
+        handoff = [("receptionist", "support")]
+        assert hooks == [
+            ("enter", "receptionist", [], False),
+            ("exit (before)", "receptionist", [], True),  # the transfer tool only set it pending
+            ("exit (after)", "receptionist", handoff, False),  # on_exit wrote the trail …
+            ("enter", "support", handoff, False),  # … before support entered
+        ]
+        assert session.userdata.current_agent == "support"
+        assert session.userdata.handoff_trail[0].reason.startswith("The caller has a problem")
 
 
-async def test_agent_returned_to_does_not_greet_again(workflow, open_session) -> None:
+async def test_agent_returned_to_by_a_handoff_does_not_greet_again(workflow, open_session) -> None:
     async with open_session(workflow) as (session, _):
         await session.run(user_input="my bill is wrong")
         result = await session.run(user_input="I need something else, the front desk please")
         assert session.current_agent.id == "receptionist"
-        assert all("thanks for calling" not in line.lower() for line in _said(result.events))
+        said = _said(result.events)
+        assert said, "the receptionist says something on the way back"
+        assert all("thanks for calling" not in line.lower() for line in said)
+
+
+async def test_an_agent_that_already_greeted_this_call_does_not_greet_at_call_start(
+    workflow, open_session
+) -> None:
+    """The greeted set of the caller data, not the way in, stops a second greeting."""
+    greeted = CallerData(session_id="test-session", greeted={"receptionist"})
+    async with open_session(workflow, data=greeted) as (session, opening):
+        assert session.current_agent.id == "receptionist"
+        assert _said(opening.events) == []
+    async with open_session(workflow) as (_, fresh):  # the same door, not greeted yet
+        assert _said(fresh.events) == ["Thanks for calling Acme Broadband, how can I help?"]
 
 
 async def test_triggering_utterance_reaches_the_next_agent_under_every_policy(

@@ -46,7 +46,7 @@ async def test_a_resumed_caller_hears_the_resume_line_verbatim_and_the_model_kno
     system = system_text(body)
     assert "You are Acme Broadband's support agent" in system
     assert "You are the receptionist" not in system
-    assert "- account_number: AC-48213" in system
+    assert '- account_number: "AC-48213"' in system
     assert OPENING_NOTE_MARKER not in system
     assert [m["content"] for m in body["messages"] if m["role"] == "user"][-1] == "is it fixed yet?"
     # the greeting was heard once, on the first call: it is history, not a new request

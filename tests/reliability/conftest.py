@@ -6,7 +6,6 @@ that asks for them, because these tests kill, restart and damage them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,11 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
-from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.definition import Workflow
 
-from .support import CONFIG, STATE_SECRET, StateRig, TlsAclRedis
+from .support import StateRig, TlsAclRedis, quiet_livekit, state_secret_env, workflow
 
-
-@pytest.fixture(scope="session")
-def workflow() -> Workflow:
-    """The repository's default workflow (the support flow the crash tests follow)."""
-    return load_workflow(CONFIG)
+__all__ = ["quiet_livekit", "state_secret_env", "workflow"]  # fixtures shared with tests/scale
 
 
 @pytest.fixture
@@ -54,23 +49,6 @@ async def rig(
         yield state
     finally:
         await state.aclose()
-
-
-@pytest.fixture(autouse=True)
-def _state_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every store of this suite uses the same secret; no Redis URL leaks in from outside."""
-    monkeypatch.setenv("FRONTDESK_STATE_SECRET", STATE_SECRET)
-    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_livekit() -> Iterator[None]:
-    """LiveKit logs every refused tool call at WARNING; these tests make many on purpose."""
-    logger = logging.getLogger("livekit")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 REDIS_PASSWORD = "redis-Passw0rd-9f8e7d6c5b4a"

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
+from bench.scale import SCRIPT as SCRIPT  # the default config's support flow (bench/scale too)
 from frontdesk.state import EmbeddedRedis, RedisSessionStore
-from frontdesk.workflows.definition import StateSection, Workflow
+from frontdesk.workflows.definition import StateSection, Workflow, load_workflow
 from frontdesk.workflows.runtime import Call, Persistence, simulate
 from tests.tls import make_certificates
 
@@ -27,18 +30,6 @@ DRIVER = Path(__file__).with_name("call_driver.py")
 STATE_SECRET = "reliability-state-secret-7f3a9c1e5b2d4f60"
 """FRONTDESK_STATE_SECRET of every worker in these tests (and of the in-process stores)."""
 
-SCRIPT: list[tuple[str, str]] = [
-    # The default config's support flow: (what the caller says, the agent holding the call
-    # once the turn is done). Every line is distinct, so a duplicate is visible in storage.
-    ("hi, my internet is down", "support"),
-    ("sure, it's AC-48213", "support"),
-    ("how long will the repair take?", "support"),
-    ("the lights on my modem are blinking", "support"),
-    ("actually I'd also like to upgrade to a faster plan", "sales"),
-    ("94103", "sales"),
-    ("which of those is cheapest?", "sales"),
-    ("thanks, that is all", "sales"),
-]
 ACCOUNT_TURN = 1
 """Index in SCRIPT of the turn that gives the account number."""
 POSTCODE_TURN = 5
@@ -47,6 +38,32 @@ POSTCODE_TURN = 5
 ACCOUNT_ASK = "Could you read me your account number"
 POSTCODE_ASK = "What's the postcode"
 GREETING = "Thanks for calling Acme Broadband"
+
+
+# ------------------------------------------------------------- fixtures (reliability and scale)
+
+
+@pytest.fixture(scope="session")
+def workflow() -> Workflow:
+    """The repository's default workflow (the support flow the crash tests follow)."""
+    return load_workflow(CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def state_secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store uses the same secret; no Redis URL leaks in from outside."""
+    monkeypatch.setenv("FRONTDESK_STATE_SECRET", STATE_SECRET)
+    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def quiet_livekit() -> Iterator[None]:
+    """LiveKit logs every refused tool call at WARNING; these tests make many on purpose."""
+    logger = logging.getLogger("livekit")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 def make_store(client: Redis, workflow: Workflow, **overrides: Any) -> RedisSessionStore:

@@ -22,6 +22,7 @@ import pytest
 
 from frontdesk.errors import CorruptStateError
 from frontdesk.state import caller_hash
+from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import Call, Persistence, open_persistence, start_call
 
@@ -62,8 +63,11 @@ async def _full_call(workflow: Workflow, caller: str, persistence: Persistence, 
 
 
 async def test_no_raw_caller_identity_in_any_key_name_or_value(
-    rig: StateRig, workflow: Workflow
+    rig: StateRig, workflow: Workflow, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("livekit", "livekit.agents", "frontdesk", "redis", "asyncio"):
+        caplog.set_level(logging.DEBUG, logger=name)
     client = rig.client
     persistence = rig.persistence()
     for number, identity in enumerate(IDENTITIES):
@@ -85,14 +89,24 @@ async def test_no_raw_caller_identity_in_any_key_name_or_value(
                 for key, (_, values, _) in keyspace.items()
                 if any(variant in v for v in values)
             ]
-        keyed = f"frontdesk:caller:{caller_hash(identity, STATE_SECRET.encode())}".encode()
+        hashed = caller_hash(namespaced_identity("sip", identity), STATE_SECRET.encode())
+        keyed = f"frontdesk:caller:{hashed}".encode()
         assert keyed in index_keys
         assert hashlib.sha256(identity.encode()).hexdigest().encode() not in keyed  # an HMAC
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
+    logged_leaks = [
+        variant
+        for identity in IDENTITIES
+        for variant in _variants(identity)
+        if variant.decode() in logged
+    ]
     index_values = [v for key in index_keys for v in keyspace[key][1]]
     print(
         f"\n[identity scan] callers={len(IDENTITIES)} keys={len(keyspace)} "
-        f"caller_index_keys={len(index_keys)} raw_identity_occurrences={len(leaks)}"
+        f"caller_index_keys={len(index_keys)} raw_identity_occurrences={len(leaks)} "
+        f"log_records_at_debug={len(caplog.records)} raw_identities_in_logs={len(logged_leaks)}"
     )
+    assert not logged_leaks, logged_leaks
     assert len(index_keys) == len(IDENTITIES)
     assert all(len(v) == 32 and all(c in b"0123456789abcdef" for c in v) for v in index_values)
     assert not leaks, leaks[:5]
@@ -188,7 +202,7 @@ async def test_forget_caller_erases_every_trace_of_that_caller_and_nothing_else(
     resumed = back.resumed and back.session_id == other.session_id
     await back.aclose()
     traces = [
-        caller_hash(forgotten, STATE_SECRET.encode()).encode(),
+        caller_hash(namespaced_identity("sip", forgotten), STATE_SECRET.encode()).encode(),
         *(s.encode() for s in session_ids),
     ]
     left = [

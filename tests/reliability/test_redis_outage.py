@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, connect_redis
+from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import Call, start_call
 
@@ -221,7 +222,7 @@ async def test_call_started_during_an_outage_is_stored_when_it_ends_after_redis_
         await asyncio.to_thread(server.restart)
     finally:
         await call.aclose()
-    session_id = await persistence.store.find_by_caller("+15554000004")
+    session_id = await persistence.store.find_by_caller(namespaced_identity("sip", "+15554000004"))
     stored = await persistence.store.load(session_id) if session_id else None
     print(f"\n[outage at call start] stored_after_close={stored is not None}")
     assert stored is not None, "the call ended with Redis reachable, yet nothing was stored"

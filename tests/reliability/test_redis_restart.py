@@ -36,6 +36,17 @@ TURN_TIMEOUT = 10.0
 FLUSH_TIMEOUT = 20.0
 
 
+def _outages(caplog: pytest.LogCaptureFixture) -> int:
+    """Outages the session writer noticed (it logs each one once, when a write fails)."""
+    return sum("Redis unavailable" in r.getMessage() for r in caplog.records)
+
+
+async def _until(condition: Any, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 async def _restart(server: EmbeddedRedis) -> None:
     """kill -9, then start again on the same port and directory (AOF replay)."""
     await asyncio.to_thread(server.kill)
@@ -58,6 +69,7 @@ async def test_redis_kill_9_and_aof_restart_between_and_during_turns(
         "kills_during": 0,
         "lost_on_restart": 0,
         "items_lost_on_restart": 0,
+        "outages_during": 0,
     }
     call = None
     sessions: dict[str, list[str]] = {}
@@ -73,12 +85,18 @@ async def test_redis_kill_9_and_aof_restart_between_and_during_turns(
                 before = call.session.current_agent.id
                 figures["turns"] += 1
                 if rng.random() < 0.5:
-                    # During the turn: the reply path must not wait for Redis.
+                    # During the turn: Redis dies as the turn starts and comes back only after
+                    # the reply, so the turn's write is in flight while it is down (the writer
+                    # must see an outage: counted below). The reply path must not wait for it.
                     figures["kills_during"] += 1
+                    outages_before = _outages(caplog)
+                    await asyncio.to_thread(server.kill)
                     task = asyncio.ensure_future(call.session.run(user_input=text))
-                    await asyncio.sleep(rng.uniform(0.0, 0.02))
-                    await _restart(server)
                     result = await asyncio.wait_for(task, TURN_TIMEOUT)
+                    await _until(lambda n=outages_before: _outages(caplog) > n, TURN_TIMEOUT)
+                    figures["outages_during"] += int(_outages(caplog) > outages_before)
+                    await asyncio.sleep(rng.uniform(0.0, 0.05))
+                    await asyncio.to_thread(server.restart)
                 else:
                     result = await asyncio.wait_for(call.session.run(user_input=text), TURN_TIMEOUT)
                 reply, _ = reply_of(result.events, before)
@@ -102,7 +120,7 @@ async def test_redis_kill_9_and_aof_restart_between_and_during_turns(
             await call.aclose()
             call = None
 
-        outages = sum("Redis unavailable" in r.getMessage() for r in caplog.records)
+        outages = _outages(caplog)
         duplicated = lost = reordered = 0
         for session_id, acknowledged in sessions.items():
             stored = await store.load(session_id)
@@ -120,9 +138,13 @@ async def test_redis_kill_9_and_aof_restart_between_and_during_turns(
             f"acknowledged_turns_missing_right_after_restart={figures['lost_on_restart']} "
             f"acknowledged_items_missing_right_after_restart={figures['items_lost_on_restart']} "
             f"outages_seen_by_the_writer={outages} "
+            f"kills_during_turns_seen_as_outages={figures['outages_during']} "
             f"lost_end_to_end={lost} duplicated={duplicated} reordered={reordered}"
         )
         assert figures["kills_between"] > 0 and figures["kills_during"] > 0
+        # every kill during a turn landed on an in-flight write: the writer saw each outage
+        assert figures["outages_during"] == figures["kills_during"], figures
+        assert outages >= figures["kills_during"] > 0
         assert lost == duplicated == reordered == 0
         if appendfsync == "always":
             assert figures["lost_on_restart"] == figures["items_lost_on_restart"] == 0

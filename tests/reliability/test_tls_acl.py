@@ -16,6 +16,7 @@ from redis.exceptions import NoPermissionError
 
 from frontdesk.errors import StateError, StateUnavailableError
 from frontdesk.state import RedisSessionStore, connect_redis
+from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import open_persistence, start_call
 
@@ -54,7 +55,7 @@ async def test_call_over_tls_as_a_prefix_limited_acl_user_resumes_and_nothing_is
         session_id, agent = await _call_and_resume(workflow, persistence)
         assert agent == "support"
         assert [s.session_id for s in await store.list_sessions()] == [session_id]
-        assert await store.forget_caller(CALLER) == 1
+        assert await store.forget_caller(namespaced_identity("sip", CALLER)) == 1
 
         with tls_redis.admin_sync() as admin:
             denials = admin.acl_log()

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from frontdesk.state import caller_hash, caller_secret_from_env
+from frontdesk.state import caller_hash, caller_secret_from_env, identity
 from frontdesk.state.identity import DEVELOPMENT_SECRET
 
 
@@ -20,6 +20,7 @@ def test_missing_secret_falls_back_loudly_to_the_development_secret(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("FRONTDESK_STATE_SECRET", raising=False)
+    monkeypatch.setattr(identity, "_warned_development", False)
     with caplog.at_level(logging.WARNING, logger="frontdesk.state"):
         secret = caller_secret_from_env()
     assert secret == DEVELOPMENT_SECRET
@@ -27,6 +28,19 @@ def test_missing_secret_falls_back_loudly_to_the_development_secret(
         r.levelno == logging.WARNING and "DEVELOPMENT secret" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_the_development_secret_warning_is_said_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("FRONTDESK_STATE_SECRET", raising=False)
+    monkeypatch.setattr(identity, "_warned_development", False)
+    with caplog.at_level(logging.WARNING, logger="frontdesk.state"):
+        assert caller_secret_from_env(warn=False) == DEVELOPMENT_SECRET
+        assert "DEVELOPMENT" not in caplog.text  # a private embedded Redis: nothing to say
+        for _ in range(3):
+            assert caller_secret_from_env() == DEVELOPMENT_SECRET
+    assert caplog.text.count("DEVELOPMENT secret") == 1
 
 
 def test_short_secret_is_accepted_with_a_warning(

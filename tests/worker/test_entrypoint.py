@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobExecutorType, JobProcess
+from livekit.agents import AgentServer, AgentSession, JobContext, JobExecutorType, JobProcess
 from livekit.agents.ipc.mock_room import create_mock_room
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.testing import fake_job_context
@@ -57,8 +57,17 @@ CALLER = "mock_user"
 class FakeCall:
     """What ``start_call`` returns, reduced to what the worker uses."""
 
-    def __init__(self, *, aclose_delay: float = 0.0, aclose_error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        aclose_delay: float = 0.0,
+        aclose_error: Exception | None = None,
+        turns: int = 2,
+        agents: tuple[str, ...] = ("receptionist", "support"),
+        saved: bool = True,
+    ) -> None:
         self.session: AgentSession[Any] = AgentSession()
+        self.report = SimpleNamespace(caller_turns=turns, agents=list(agents), saved=saved)
         self.session_id = "s-1"
         self.resumed = False
         self.closed_with: str | None = None
@@ -74,13 +83,15 @@ class FakeCall:
         await asyncio.sleep(self._delay)
         if self._error is not None:
             raise self._error
-        return SimpleNamespace(caller_turns=2, agents=["receptionist", "support"], saved=True)
+        return self.report
 
 
 class Harness:
     """The entrypoint in a fake job: what start_call got, and every ctx.shutdown reason."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, call: FakeCall) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, call: FakeCall, *, real_persistence: bool = False
+    ) -> None:
         self.call = call
         self.started: dict[str, Any] = {}
         self.shutdowns: list[str] = []
@@ -95,7 +106,8 @@ class Harness:
             return None
 
         monkeypatch.setattr(worker, "start_call", recording_start_call)
-        monkeypatch.setattr(worker, "open_call_persistence", no_persistence)
+        if not real_persistence:
+            monkeypatch.setattr(worker, "open_call_persistence", no_persistence)
 
     def room_handler(self, event: str) -> Any:
         [handler] = [c.args[1] for c in self.room.on.call_args_list if c.args[0] == event][-1:]
@@ -119,18 +131,23 @@ async def run_entrypoint(harness: Harness, setup: JobSetup, *, metadata: str = "
 
 
 async def test_entrypoint_starts_the_call_for_the_caller(
-    monkeypatch: pytest.MonkeyPatch, offline_setup: JobSetup
+    monkeypatch: pytest.MonkeyPatch, offline_setup: JobSetup, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness = Harness(monkeypatch, FakeCall())
+    harness = Harness(monkeypatch, FakeCall(), real_persistence=True)
     live_before = LIVE_SESSIONS.count
-    ctx = await run_entrypoint(harness, offline_setup, metadata='{"workflow": "acme-broadband"}')
+    with caplog.at_level(logging.WARNING, logger="frontdesk.workflows.worker"):
+        ctx = await run_entrypoint(
+            harness, offline_setup, metadata='{"workflow": "acme-broadband"}'
+        )
 
     started = harness.started
     assert started["workflow"] is offline_setup.workflow
     assert started["caller_identity"] == CALLER
     assert started["room"] is harness.room
     assert isinstance(started["components"].llm, OfflineBrain)
-    assert started["persistence"] is None  # no Redis configured
+    # the worker's own open_call_persistence ran: no Redis configured, so an unpersisted call
+    assert started["persistence"] is None
+    assert "no Redis configured: this call is not persisted" in caplog.text
     assert started["agent_components"]("support") == Pipeline()
     options = started["room_options"]
     assert options.participant_identity == CALLER
@@ -143,10 +160,37 @@ async def test_entrypoint_starts_the_call_for_the_caller(
     assert LIVE_SESSIONS.count == live_before
 
 
-async def test_shutdown_saves_and_logs_a_summary_with_per_agent_metrics(
-    monkeypatch: pytest.MonkeyPatch, offline_setup: JobSetup, caplog: pytest.LogCaptureFixture
+async def test_a_configured_redis_persists_the_call_under_this_jobs_owner(
+    monkeypatch: pytest.MonkeyPatch, offline_setup: JobSetup, redis_server: Any
 ) -> None:
-    harness = Harness(monkeypatch, FakeCall())
+    monkeypatch.setenv("FRONTDESK_REDIS_URL", redis_server.url)
+    harness = Harness(monkeypatch, FakeCall(), real_persistence=True)
+    ctx = await run_entrypoint(harness, offline_setup)
+    persistence = harness.started["persistence"]
+    assert isinstance(persistence, Persistence)
+    assert isinstance(persistence.store, RedisSessionStore)
+    assert persistence.owner == f"{ctx.worker_id}/AJ_1"  # worker and job: one owner per call
+    assert await persistence.store.find_by_caller(CALLER) is None  # a live, reachable store
+    await ctx._shutdown_callbacks[0]("caller left")
+
+
+@pytest.mark.parametrize(
+    ("turns", "agents", "saved", "shown"),
+    [
+        (2, ("receptionist", "support"), True, "2 turns, agents receptionist > support, "),
+        (5, ("sales",), False, "5 turns, agents sales, "),
+    ],
+)
+async def test_shutdown_saves_and_logs_a_summary_with_per_agent_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+    offline_setup: JobSetup,
+    caplog: pytest.LogCaptureFixture,
+    turns: int,
+    agents: tuple[str, ...],
+    saved: bool,
+    shown: str,
+) -> None:
+    harness = Harness(monkeypatch, FakeCall(turns=turns, agents=agents, saved=saved))
     ctx = await run_entrypoint(harness, offline_setup)
     metrics = LLMMetrics(
         label="openai.LLM",
@@ -164,9 +208,15 @@ async def test_shutdown_saves_and_logs_a_summary_with_per_agent_metrics(
     harness.call.session.emit("metrics_collected", MetricsCollectedEvent(metrics=metrics))
     with caplog.at_level(logging.INFO, logger="frontdesk.workflows.worker"):
         await ctx._shutdown_callbacks[0]("caller did not rejoin within 20s")
+    # the call was closed with the shutdown's reason and the metrics the session emitted …
+    assert harness.call.closed_with == "caller did not rejoin within 20s"
+    assert harness.call.metrics is not None
+    assert harness.call.metrics["totals"]["llm"]["requests"] == 1
+    # … and the summary line reports what that close returned
     [summary] = [r.getMessage() for r in caplog.records if "summary" in r.getMessage()]
-    assert summary.startswith("call s-1 summary: 2 turns, agents receptionist > support, ")
-    assert "saved; llm ttft 0.42s, tokens 300+12" in summary
+    assert summary.startswith(f"call s-1 summary: {shown}")
+    state = "saved" if saved else "NOT SAVED"
+    assert f", {state}; llm ttft 0.42s, tokens 300+12" in summary
 
 
 async def test_caller_hanging_up_ends_the_call_at_once(
@@ -250,6 +300,43 @@ async def test_entrypoint_without_prewarm_is_a_setup_error() -> None:
         await entrypoint(ctx)
 
 
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        (["standard"], [rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD]),
+        # the console's fake job always admits its standard caller as well
+        (
+            ["sip"],
+            [
+                rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+                rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD,
+            ],
+        ),
+    ],
+)
+async def test_the_entrypoint_waits_for_and_listens_to_the_configured_participant_kinds(
+    monkeypatch: pytest.MonkeyPatch, workflow: Workflow, configured: list[str], expected: list[int]
+) -> None:
+    config = workflow.config.model_copy(
+        update={
+            "worker": workflow.config.worker.model_copy(update={"participant_kinds": configured})
+        }
+    )
+    setup = JobSetup(workflow=Workflow(config=config), profile_name="offline")
+    waited_for: list[object] = []
+    wait = JobContext.wait_for_participant
+
+    async def recording_wait(self: JobContext, **kwargs: Any) -> Any:
+        waited_for.append(kwargs.get("kind"))
+        return await wait(self, **kwargs)
+
+    monkeypatch.setattr(JobContext, "wait_for_participant", recording_wait)
+    harness = Harness(monkeypatch, FakeCall())
+    await run_entrypoint(harness, setup)
+    assert waited_for == [expected]
+    assert harness.started["room_options"].participant_kinds == expected
+
+
 # --------------------------------------------------------------------------- finish_call
 
 
@@ -300,10 +387,20 @@ async def test_finish_call_saves_a_real_call(
     assert report["session_id"] == call.session_id
     assert report["turns"] == 1
     assert report["agents"] == ["receptionist", "support"]
-    # the offline brain is an llm.LLM: LiveKit reports its metrics, per agent
-    assert set(report["metrics"]["agents"]) <= {"receptionist", "support"}
-    assert report["metrics"]["totals"]["llm"]["requests"] >= 1
-    assert await store.load(call.session_id) is not None
+    # the offline brain is an llm.LLM: LiveKit reports its metrics, per agent (both answered)
+    assert set(report["metrics"]["agents"]) == {"receptionist", "support"}
+    assert report["metrics"]["totals"]["llm"]["requests"] >= 2
+    # what Redis now holds is this call, closed with this reason and these metrics
+    stored = await store.load(call.session_id)
+    assert stored.current_agent == "support"
+    assert [item["id"] for item in stored.items] == [i.id for i in call.session.history.items]
+    [record] = stored.calls
+    assert (record.reason, record.caller_turns, record.agents) == (
+        "caller left",
+        1,
+        ["receptionist", "support"],
+    )
+    assert record.metrics == report["metrics"]
 
 
 # --------------------------------------------------------------------------- reconnect watch

@@ -6,7 +6,6 @@ config.toml is built for real here; what cannot be tested is a provider answerin
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 from collections.abc import Callable
@@ -29,8 +28,6 @@ from frontdesk.workflows.providers import (
 )
 
 from .conftest import variant, with_extra
-
-HAS_OFFLINE_BRAIN = importlib.util.find_spec("frontdesk.agents.offline_brain") is not None
 
 ANOTHER_CARTESIA_VOICE = "a0e99841-438c-4a64-b679-ae501e7d6091"
 
@@ -98,7 +95,6 @@ async def test_local_profile_points_the_openai_plugins_at_local_servers(
         await components.aclose()
 
 
-@pytest.mark.skipif(not HAS_OFFLINE_BRAIN, reason="frontdesk.agents.offline_brain not there yet")
 async def test_offline_profile_is_the_offline_brain_and_text_only(workflow: Workflow) -> None:
     from frontdesk.agents.offline_brain import OfflineBrain
 
@@ -300,7 +296,6 @@ def test_override_to_another_provider_needs_its_key(workflow: Workflow) -> None:
         build_components(budget, agent_override=overriding.agent("sales"), workflow=overriding)
 
 
-@pytest.mark.skipif(not HAS_OFFLINE_BRAIN, reason="frontdesk.agents.offline_brain not there yet")
 def test_a_voice_override_is_moot_under_a_profile_without_tts() -> None:
     """The same config runs offline (text only) and with voice; a voice tweak needs no TTS."""
     overriding = with_extra('[agents.sales.tts]\nvoice = "alloy"\n')

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frontdesk.workflows.cli import commands as cli
+from frontdesk.workflows.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +67,7 @@ def test_validate_broken_config_exits_two_with_key_path_and_line(tmp_path: Path)
 def test_graph_prints_mermaid() -> None:
     done = frontdesk("graph", "config.toml", "--format", "mermaid")
     assert done.returncode == 0
-    assert "receptionist -->|full| support" in done.stdout
+    assert 'agent_receptionist -->|"full"| agent_support' in done.stdout
 
 
 def test_simulate_passing_scenario_exits_zero_and_prints_json_per_turn(tmp_path: Path) -> None:
@@ -127,42 +134,76 @@ def test_simulate_reconnect_without_state_fails_clearly(tmp_path: Path) -> None:
     assert "turn 4: reconnect needs session state in Redis" in done.stdout
 
 
-def test_sessions_commands_list_show_export_and_forget_a_caller(
-    tmp_path: Path, redis_server
+def test_sessions_commands_list_show_export_delete_and_forget_a_caller(
+    tmp_path: Path,
+    redis_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_url = {"FRONTDESK_REDIS_URL": redis_server.url}
-    scenario = tmp_path / "call.toml"
-    scenario.write_text(PASSING.replace("+15551230000", "+15559990000"))
+    """On an emptied Redis (``redis_client`` flushes it), whatever ran before this test.
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        import os
+    The commands run in this process through the console script's ``main`` (a process each
+    would cost seconds); the exit code of a real process is checked once, at the end.
+    """
+    address = redis_client.connection_pool.connection_kwargs
+    url = f"redis://{address['host']}:{address['port']}/0"
+    monkeypatch.setenv("FRONTDESK_REDIS_URL", url)
+    # the command's logging setup would outlive this test in this process (handlers, levels)
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbose: None)
 
-        return subprocess.run(
-            [sys.executable, "-m", "frontdesk", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, **env_url},
-        )
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
 
-    assert run("simulate", str(scenario)).returncode == 0
-    listed = run("sessions", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert "+15559990000" not in listed.stdout
-    session_id = next(
-        line.split()[1] for line in listed.stdout.splitlines() if "support" in line and "│" in line
+    def call_from(caller: str) -> None:
+        scenario = tmp_path / f"{caller}.toml"
+        scenario.write_text(PASSING.replace("+15551230000", caller))
+        code, out, err = run("simulate", str(scenario))
+        assert code == 0, out + err
+
+    def listed_sessions() -> list[str]:
+        code, out, err = run("sessions", "list")
+        assert code == 0, err
+        assert "+1555999" not in out  # identities are listed hashed, never raw
+        return [line.split()[1] for line in out.splitlines() if "support" in line]
+
+    call_from("+15559990000")
+    [session_id] = listed_sessions()
+    code, shown, _ = run("sessions", "show", session_id)
+    assert code == 0
+    assert "receptionist → support" in shown
+    assert "AC-48213" in shown
+    code, exported, _ = run("sessions", "export", session_id, "--format", "json")
+    assert json.loads(exported)["session_id"] == session_id
+    assert json.loads(exported)["current_agent"] == "support"
+
+    code, forgotten, _ = run("sessions", "forget-caller", "+15559990000")
+    assert code == 0
+    assert "removed 1 session" in forgotten
+    assert listed_sessions() == []
+    code, _, missing = run("sessions", "show", session_id)
+    assert code == 1
+    assert f"error: no stored session '{session_id}'" in missing
+
+    call_from("+15559990001")
+    call_from("+15559990002")
+    kept, deleted = sorted(listed_sessions())
+    code, out, err = run("sessions", "delete", deleted)
+    assert code == 0, err
+    assert f"deleted session {deleted}" in out
+    assert listed_sessions() == [kept]
+    assert run("sessions", "show", kept)[0] == 0
+
+    # as a user runs it: a process, its exit code, a message, no traceback
+    done = subprocess.run(
+        [sys.executable, "-m", "frontdesk", "sessions", "show", deleted],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FRONTDESK_REDIS_URL": url},
     )
-    shown = run("sessions", "show", session_id)
-    assert shown.returncode == 0, shown.stderr
-    assert "receptionist → support" in shown.stdout
-    assert "AC-48213" in shown.stdout
-    exported = json.loads(run("sessions", "export", session_id, "--format", "json").stdout)
-    assert exported["session_id"] == session_id
-    assert exported["current_agent"] == "support"
-    forgotten = run("sessions", "forget-caller", "+15559990000")
-    assert forgotten.returncode == 0
-    assert "removed 1 session" in forgotten.stdout
-    missing = run("sessions", "show", session_id)
-    assert missing.returncode != 0
-    assert "Traceback" not in missing.stderr
+    assert done.returncode == 1
+    assert f"error: no stored session '{deleted}'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -161,7 +161,7 @@ def test_graph_renders_every_route_as_mermaid_and_dot() -> None:
     mermaid = render_graph(config, "mermaid")
     dot = render_graph(config, "dot")
     for source, target in routes:
-        assert f"{source} -->|" in mermaid and f"| {target}" in mermaid
+        assert f"agent_{source} -->|" in mermaid and f"| agent_{target}" in mermaid
         assert f'"{source}" -> "{target}"' in dot
     assert mermaid.startswith("flowchart LR")
     assert dot.startswith('digraph "acme-broadband"')

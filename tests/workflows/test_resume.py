@@ -176,6 +176,11 @@ async def test_changed_workflow_without_the_saved_agent_restarts_at_start_keepin
         assert "support" in second.plan.reason
         assert second.session.current_agent.id == "receptionist"
         assert second.userdata.fields == {"account_number": "AC-48213"}
+        # only the caller data carries over: a new session, greeted anew, without the old history
+        assert second.session_id != first.session_id
+        assert "thanks for calling" in _opening(second).lower()
+        said = [i.text_content for i in second.session.history.items if i.type == "message"]
+        assert "hi, my internet is down" not in said
         run = await second.session.run(user_input="my internet is down again")
         assert second.session.current_agent.id == "helpdesk"
         assert ACCOUNT_ASK not in _reply(run).lower()

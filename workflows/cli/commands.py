@@ -22,14 +22,29 @@ from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
 from frontdesk.errors import FrontdeskError
+from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured, mask
+from frontdesk.state.identity import (
+    PREVIOUS_SECRETS_ENV,
+    SECRET_ENV,
+    namespaced_identity,
+    normalise_phone_number,
+    previous_secrets_from_env,
+    split_namespaced,
+)
+from frontdesk.state.local_dir import default_state_dir
+from frontdesk.state.models import SessionState
+from frontdesk.workflows.cli.display import shown
 from frontdesk.workflows.cli.render import (
     console,
     err_console,
+    plural,
     print_lines,
     print_providers,
     print_session,
     print_session_list,
     print_turn,
+    session_json,
+    session_list_json,
 )
 from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
 from frontdesk.workflows.providers.text_mode import (
@@ -39,12 +54,15 @@ from frontdesk.workflows.providers.text_mode import (
 )
 from frontdesk.workflows.runtime import (
     DEMO_SCENARIO,
+    Persistence,
     Scenario,
     ScenarioRunner,
     TurnResult,
     build_transcript,
+    configured_redis_url,
     load_scenario,
     open_persistence,
+    open_state,
     reply_of,
     start_call,
 )
@@ -83,12 +101,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = workflow.config
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
-        f"[green]✓[/] {workflow.source}: workflow [bold]{workflow.name}[/] "
-        f"({len(config.agents)} agents, {len(config.caller_data)} caller-data fields, {routes} routes), "
-        f"identity {workflow.identity}"
+        f"[green]✓[/] {shown(workflow.source)}: workflow [bold]{shown(workflow.name)}[/] "
+        f"({plural(len(config.agents), 'agent')}, "
+        f"{plural(len(config.caller_data), 'caller-data field')}, {plural(routes, 'route')}), "
+        f"identity {shown(workflow.identity)}"
     )
     for warning in workflow.warnings:
-        console.print(f"[yellow]warning[/] {warning}")
+        console.print(f"[yellow]warning[/] {shown(warning, lines=True)}")
     return 0
 
 
@@ -134,12 +153,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             exclude = {"failures"} if result.ok else set()
             if not result.skipped:
                 exclude.add("skipped")
+            if result.resumed is None:
+                exclude.add("resumed")
             print(json.dumps(result.model_dump(exclude=exclude)))
     else:
         for result in results:
             print_turn(result)
     failed = [result for result in results if not result.ok]
-    summary = f"{len(results) - len(failed)} turns passed, {len(failed)} failed"
+    summary = f"{plural(len(results) - len(failed), 'turn')} passed, {len(failed)} failed"
     skipped = sum(len(result.skipped) for result in results)
     if skipped:
         summary += f", {skipped} expectations skipped (profile {profile.name})"
@@ -147,6 +168,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"[red]✗ {summary}[/]" if failed else f"[green]✓ {summary}[/]"
     )
     return 1 if failed else 0
+
+
+async def _run_demo(
+    scenario: Scenario, workflow: Workflow, profile: TextProfile | None
+) -> tuple[list[TurnResult], str]:
+    """The demo's call, kept where ``frontdesk inspect`` looks (the configured Redis, else the
+    embedded server's default data folder); the previous demo call is forgotten first."""
+    url = configured_redis_url(workflow)
+    folder = None if url else default_state_dir()
+    try:
+        async with open_persistence(workflow, embedded_dir=folder) as persistence:
+            caller = namespaced_identity(scenario.caller_kind, scenario.caller)
+            await persistence.store.forget_caller(caller)
+            runner = ScenarioRunner(workflow=workflow, persistence=persistence, profile=profile)
+            return await runner.run(scenario), (str(folder) if folder else "the configured Redis")
+    finally:
+        if profile is not None:
+            await profile.aclose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -159,14 +198,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
         "drops, calls back and is resumed on support without repeating anything.\n"
     )
-    results = asyncio.run(_run_scenario(scenario, workflow, use_state=True, profile=profile))
+    results, where = asyncio.run(_run_demo(scenario, workflow, profile))
     for result in results:
         print_turn(result)
     failed = [result for result in results if not result.ok]
+    console.print(f"\n[dim]The call is stored in {where}: `frontdesk inspect` shows it.[/]")
     console.print(
         "\n[green]✓ demo finished: every expectation held[/]"
         if not failed
-        else f"\n[red]✗ demo: {len(failed)} turns did not go as expected[/]"
+        else f"\n[red]✗ demo: {plural(len(failed), 'turn')} did not go as expected[/]"
     )
     return 1 if failed else 0
 
@@ -189,22 +229,27 @@ async def _chat(
 
         state = "resumed" if call.resumed else "new call"
         console.print(
-            f"[dim]{state} {call.session_id[:8]} as {caller}. Type as the caller; "
+            f"[dim]{state} {call.session_id[:8]} as {shown(caller)}. Type as the caller; "
             "/drop hangs up and calls back, /data shows caller data, /quit ends.[/]"
         )
         show(list(call.opening.events) if call.opening else [], None)
         loop = asyncio.get_running_loop()
+        piped = not sys.stdin.isatty()
+        prompt = "" if piped else "you> "
         try:
             while True:
                 try:
-                    line = await loop.run_in_executor(None, lambda: input("you> "))
+                    line = await loop.run_in_executor(None, lambda: input(prompt))
                 except EOFError:
                     break
                 text = line.strip()
+                if piped and text:
+                    # Piped input is not echoed by a terminal: show it, so the output is a dialogue.
+                    console.print(f"[cyan]caller[/]: {shown(text)}")
                 if text in ("/quit", "/exit"):
                     break
                 if text == "/data":
-                    console.print(json.dumps(call.userdata.fields))
+                    console.print(shown(json.dumps(_masked_data(workflow, call.userdata.fields))))
                     continue
                 if text == "/drop":
                     await call.aclose("caller dropped")
@@ -252,22 +297,85 @@ async def _sessions(args: argparse.Namespace) -> int:
     ) as persistence:
         store = persistence.store
         if args.action == "list":
-            print_session_list(await store.list_sessions())
+            summaries = await store.list_sessions()
+            if args.json:
+                print(session_list_json(summaries))
+            else:
+                print_session_list(summaries)
             return 0
         if args.action == "forget-caller":
-            removed = await store.forget_caller(args.target)
-            console.print(f"removed {removed} session(s) of that caller")
-            return 0
+            return await _forget_caller(store, args.target)
         if args.action == "delete":
             await store.delete(args.target)
             console.print(f"deleted session {args.target}")
             return 0
         state = await store.load(args.target)
         if args.action == "export":
-            print(state.model_dump_json(indent=2))
-            return 0
-        print_session(state, build_transcript(state.session_id, state.items))
+            return _export(workflow, persistence, state)
+        state = open_state(state, workflow, persistence)
+        transcript = build_transcript(state.session_id, state.items)
+        if args.json:
+            print(session_json(state, transcript, sensitive=workflow.sensitive_fields))
+        else:
+            print_session(state, transcript, sensitive=workflow.sensitive_fields)
         return 0
+
+
+async def _forget_caller(store: Any, target: str) -> int:
+    """Forget every session of a caller, under each form the identity can be stored in."""
+    kind, bare = split_namespaced(target.strip())
+    if kind is not None:
+        forms = [f"{kind}:{bare}"]
+    else:
+        forms = [namespaced_identity("sip", bare), namespaced_identity("web", bare)]
+    stores = [store]
+    with_secret = getattr(store, "with_secret", None)
+    if with_secret is not None:
+        stores += [with_secret(old) for old in previous_secrets_from_env()]
+    removed = 0
+    for form in dict.fromkeys(forms):
+        for keyed in stores:
+            removed += await keyed.forget_caller(form)
+    looked_up = " and ".join(dict.fromkeys(forms))
+    if removed:
+        console.print(
+            f"removed {removed} session(s) of that caller (looked up as {shown(looked_up)})"
+        )
+        return 0
+    hints = [
+        f"it was looked up as {looked_up}",
+        f"sessions stored under an earlier {SECRET_ENV} are only found with it listed in "
+        f"{PREVIOUS_SECRETS_ENV}",
+    ]
+    if kind is None and normalise_phone_number(bare) is None and any(c.isdigit() for c in bare):
+        hints.append("it is not a phone number Frontdesk can normalise (E.164: +, country code)")
+    err_console.print(
+        "found no session of that caller; nothing removed. Possible reasons: " + "; ".join(hints),
+        soft_wrap=True,
+        markup=False,
+    )
+    return 0
+
+
+def _masked_data(workflow: Workflow, data: dict[str, str]) -> dict[str, str]:
+    """Caller data as screens show it: sensitive values masked (``****8213``)."""
+    return {
+        name: mask(value) if name in workflow.sensitive_fields else value
+        for name, value in data.items()
+    }
+
+
+def _export(workflow: Workflow, persistence: Persistence, state: SessionState) -> int:
+    """``sessions export``: sensitive values decrypted only when ``FRONTDESK_DATA_KEY`` is set."""
+    if data_key_is_configured():
+        state = open_state(state, workflow, persistence)
+    elif workflow.sensitive_fields:
+        err_console.print(
+            f"note: {DATA_KEY_ENV} is not set: sensitive values are exported encrypted",
+            markup=False,
+        )
+    print(state.model_dump_json(indent=2))
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -281,6 +389,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_providers(args: argparse.Namespace) -> int:
     return print_providers(_workflow(args.config), console)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from frontdesk.workflows.inspector import cmd_inspect as inspect
+
+    return inspect(args, _workflow(args.config))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -345,8 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--config", help="config file")
     sessions.add_argument("--format", choices=["json"], default="json", help="export format")
     sessions.add_argument(
+        "--json", action="store_true", help="list/show: print JSON instead of text"
+    )
+    sessions.add_argument(
         "--state-dir", help="the embedded Redis data folder used by `chat --state-dir`"
     )
+
+    from frontdesk.workflows.inspector.serve import add_arguments as inspect_arguments
+
+    inspect_arguments(add("inspect", cmd_inspect, "browse stored sessions and the workflow graph"))
 
     providers = add("providers", cmd_providers, "list provider profiles and the keys they need")
     providers.add_argument("--config", help="config file")
@@ -378,7 +499,7 @@ def _guarded(run: Callable[[], int]) -> int:
     try:
         return run()
     except FrontdeskError as exc:
-        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[red]error:[/] {shown(exc, limit=20_000, lines=True)}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -386,7 +507,8 @@ def _guarded(run: Callable[[], int]) -> int:
         if os.environ.get("FRONTDESK_DEBUG"):
             traceback.print_exc()
         err_console.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (FRONTDESK_DEBUG=1 shows the traceback)"
+            f"[red]internal error:[/] {type(exc).__name__}: {shown(exc)} "
+            "(FRONTDESK_DEBUG=1 shows the traceback)"
         )
         return 1
 

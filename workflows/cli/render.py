@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 
@@ -12,7 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from frontdesk.errors import WorkerSetupError
+from frontdesk.state.crypto import mask
 from frontdesk.state.models import SessionState, SessionSummary
+from frontdesk.workflows.cli.display import masked, shown
 from frontdesk.workflows.definition import ComponentOverride, Workflow
 from frontdesk.workflows.providers import (
     OVERRIDABLE_SLOTS,
@@ -25,8 +28,34 @@ from frontdesk.workflows.providers import (
 )
 from frontdesk.workflows.runtime import Transcript, TurnResult
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+PIPE_WIDTH = 4096
+"""Line width when writing to a pipe or a file: lines are never wrapped mid-sentence there."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that wraps and colours only on a terminal.
+
+    Written to a pipe or a file (CI logs, ``| tee``, ``> out.txt``), rich would otherwise wrap
+    every line at 80 columns; there it writes whole lines, and no colour codes (rich adds none
+    when the stream is not a terminal, unless ``FORCE_COLOR`` asks for them).
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = stream.isatty()
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        soft_wrap=not terminal,
+        width=None if terminal else PIPE_WIDTH,
+    )
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 agent``, ``2 agents``, ``0 routes``."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 # --------------------------------------------------------------------------- calls
@@ -41,7 +70,7 @@ def print_lines(
         while pending and pending[0]["to"] == agent:
             handoff = pending.pop(0)
             console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
-        console.print(f"[bold]{agent}[/]: {text}")
+        console.print(f"[bold]{agent}[/]: {shown(text)}")
     for handoff in pending:
         console.print(f"  [dim]↪ handoff {handoff['from']} → {handoff['to']}[/]")
 
@@ -52,23 +81,24 @@ def print_turn(result: TurnResult) -> None:
     elif result.event == "reconnect":
         console.print("[magenta]☎ the same caller calls back[/]")
     else:
-        console.print(f"[cyan]caller[/]: {result.user}")
+        console.print(f"[cyan]caller[/]: {shown(result.user)}")
     print_lines(result.lines, result.handoffs)
     for failure in result.failures:
-        console.print(f"  [red]✗ turn {result.turn}: {failure}[/]")
+        console.print(f"  [red]✗ turn {result.turn}: {shown(failure)}[/]")
     for skipped in result.skipped:
-        console.print(f"  [yellow]∅ turn {result.turn}: {skipped}[/]")
+        console.print(f"  [yellow]∅ turn {result.turn}: {shown(skipped)}[/]")
 
 
 # --------------------------------------------------------------------------- sessions
 
 
 def print_session_list(summaries: Sequence[SessionSummary]) -> None:
-    table = Table("session", "caller hash", "agent", "turns", "age")
+    table = Table("session", "workflow", "caller hash", "agent", "turns", "age")
     table.columns[0].no_wrap = True
     for summary in summaries:
         table.add_row(
             summary.session_id,
+            summary.workflow,
             (summary.caller_hash or "-")[:12],
             summary.agent,
             str(summary.turns),
@@ -77,22 +107,75 @@ def print_session_list(summaries: Sequence[SessionSummary]) -> None:
     console.print(table)
 
 
-def print_session(state: SessionState, transcript: Transcript) -> None:
+def session_list_json(summaries: Sequence[SessionSummary]) -> str:
+    """``sessions list --json``: one JSON array of the summaries."""
+    return json.dumps([summary.model_dump(mode="json") for summary in summaries], indent=2)
+
+
+def session_json(
+    state: SessionState, transcript: Transcript, *, sensitive: frozenset[str] = frozenset()
+) -> str:
+    """``sessions show --json``: what ``sessions show`` prints, as one JSON object
+    (``sensitive`` fields masked wherever their values appear)."""
+    secret_values = [v for k, v in state.caller_data.items() if k in sensitive]
+    return json.dumps(
+        {
+            "session_id": state.session_id,
+            "workflow": state.workflow,
+            "workflow_hash": state.workflow_hash,
+            "agent": state.current_agent,
+            "turns": state.turns,
+            "ended": state.ended,
+            "created_at": state.created_at,
+            "updated_at": state.updated_at,
+            "transcript": [
+                {"role": line.role, "agent": line.agent, "text": masked(line.text, secret_values)}
+                for line in transcript.lines
+            ],
+            "handoffs": [
+                {
+                    "from": entry.from_agent,
+                    "to": entry.to_agent,
+                    "reason": entry.reason,
+                    "at": entry.at,
+                }
+                for entry in state.handoff_trail
+            ],
+            "caller_data": {
+                k: mask(v) if k in sensitive else v for k, v in state.caller_data.items()
+            },
+            "calls": [record.model_dump(mode="json") for record in state.calls],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def print_session(
+    state: SessionState, transcript: Transcript, *, sensitive: frozenset[str] = frozenset()
+) -> None:
+    """A stored session: stored text shown as text (escaped, control characters stripped),
+    ``sensitive`` fields masked (``****8213``) wherever their values appear."""
+    secret_values = [v for k, v in state.caller_data.items() if k in sensitive]
     console.print(
-        f"[bold]session {state.session_id}[/] workflow {state.workflow}@{state.workflow_hash} "
-        f"agent {state.current_agent}, {state.turns} turns"
+        f"[bold]session {shown(state.session_id)}[/] workflow "
+        f"{shown(state.workflow)}@{shown(state.workflow_hash)} "
+        f"agent {shown(state.current_agent)}, {plural(state.turns, 'turn')}"
     )
     for line in transcript.lines:
         who = "caller" if line.role == "caller" else line.agent
-        console.print(f"  [bold]{who}[/]: {line.text}")
+        console.print(f"  [bold]{shown(who)}[/]: {shown(masked(line.text, secret_values))}")
     console.print("handoff trail:")
     for entry in state.handoff_trail:
-        console.print(f"  {entry.from_agent} → {entry.to_agent}: {entry.reason}")
-    console.print(f"caller data: {json.dumps(state.caller_data)}")
+        console.print(
+            f"  {shown(entry.from_agent)} → {shown(entry.to_agent)}: {shown(entry.reason)}"
+        )
+    data = {k: mask(v) if k in sensitive else v for k, v in state.caller_data.items()}
+    console.print(f"caller data: {shown(json.dumps(data))}")
     for number, record in enumerate(state.calls, start=1):
         console.print(
             f"call {number}: {record.ended_at - record.started_at:.1f}s, "
-            f"{'resumed, ' if record.resumed else ''}ended: {record.reason}"
+            f"{'resumed, ' if record.resumed else ''}ended: {shown(record.reason)}"
         )
 
 

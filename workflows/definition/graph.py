@@ -91,6 +91,28 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                         + (f" (its routes: {', '.join(targets)})" if targets else ""),
                     )
                 )
+    for field_name, spec in config.caller_data.items():
+        for index, other in enumerate(spec.verify_with):
+            path = ("caller_data", field_name, "verify_with", index)
+            if other not in config.caller_data:
+                issues.append(GraphIssue(path, _unknown("caller_data field", other, field_names)))
+        if spec.verify_with and not spec.sensitive:
+            issues.append(
+                GraphIssue(
+                    ("caller_data", field_name, "verify_with"),
+                    "verify_with only applies to a field marked sensitive = true",
+                )
+            )
+    resume = config.state.resume
+    if resume.lockout >= config.state.resume_window > 0:
+        issues.append(
+            GraphIssue(
+                ("state", "resume", "lockout"),
+                "the lock-out is not shorter than state.resume_window: a locked-out caller's "
+                "genuine owner could never resume afterwards",
+                is_error=False,
+            )
+        )
 
     if start in config.agents:
         reachable = reachable_from(config, start)
@@ -107,6 +129,14 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                         is_error=False,
                     )
                 )
+    from frontdesk.workflows.definition.tools import check_tools
+
+    tool_issues = check_tools(
+        dict(config.tools),
+        {name: agent.tools for name, agent in config.agents.items()},
+        field_names,
+    )
+    issues += [GraphIssue(issue.path, issue.message) for issue in tool_issues]
     return issues
 
 
@@ -124,11 +154,24 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
                 lines.append(f'  "{name}" -> "{route.to}" [label="{route.context}"];')
         lines.append("}")
         return "\n".join(lines)
-    lines = ["flowchart LR", "  caller((caller)) --> " + start]
+    # Mermaid ids: every agent as ``agent_<name>`` (so ``end``, ``graph``, ``o``/``x`` (edge
+    # shapes) and any other name Mermaid reads as a keyword are safe), labels always quoted.
+    lines = ["flowchart LR", f"  caller((caller)) --> {_mermaid_id(start)}"]
     for name, agent in config.agents.items():
         label = name + (f"<br/>collects: {', '.join(agent.collects)}" if agent.collects else "")
-        lines.append(f'  {name}["{label}"]')
+        lines.append(f'  {_mermaid_id(name)}["{_mermaid_text(label)}"]')
     for name, agent in config.agents.items():
         for route in agent.handoffs:
-            lines.append(f"  {name} -->|{route.context}| {route.to}")
+            lines.append(
+                f'  {_mermaid_id(name)} -->|"{_mermaid_text(route.context)}"| {_mermaid_id(route.to)}'
+            )
     return "\n".join(lines)
+
+
+def _mermaid_id(name: str) -> str:
+    return f"agent_{name}"
+
+
+def _mermaid_text(text: str) -> str:
+    """Text inside a quoted Mermaid label (``"`` is Mermaid's ``#quot;`` entity)."""
+    return text.replace('"', "#quot;")

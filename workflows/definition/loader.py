@@ -47,9 +47,14 @@ class Workflow:
 
         ``[offline]`` is left out: offline-brain fixtures do not change what a call does.
         """
-        canonical = json.dumps(
-            self.config.model_dump(mode="json", exclude={"offline"}), sort_keys=True
-        )
+        dumped = self.config.model_dump(mode="json", exclude={"offline"})
+        # keys added later hash as before while unused: an unchanged config keeps its identity
+        if not dumped.get("tools"):
+            dumped.pop("tools", None)
+        for agent in dumped["agents"].values():
+            if not agent.get("tools"):
+                agent.pop("tools", None)
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
@@ -62,6 +67,14 @@ class Workflow:
 
     def field(self, name: str) -> CallerField:
         return self.config.caller_data[name]
+
+    @cached_property
+    def sensitive_fields(self) -> frozenset[str]:
+        """Fields marked ``sensitive``, and the fields any of them is verified with."""
+        names = {name for name, spec in self.config.caller_data.items() if spec.sensitive}
+        for name in list(names):
+            names.update(self.config.caller_data[name].verify_with)
+        return frozenset(n for n in names if n in self.config.caller_data)
 
 
 # --------------------------------------------------------------------------- loading
@@ -82,12 +95,50 @@ def load_workflow(path: str | Path | None = None) -> Workflow:
     return parse_workflow(text, source=str(config_path))
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file larger than this is refused before it is parsed."""
+MAX_NESTING = 20
+"""Tables and arrays nested deeper than this are refused (no config needs more than ~5)."""
+
+
+def _nesting(value: Any) -> int:
+    """How deep tables and arrays nest in parsed TOML (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
-    """Validate config text; every error carries ``source:line key.path: message``."""
+    """Validate config text; every error carries ``source:line key.path: message``.
+
+    Oversized files and pathological nesting are config errors too, never a RecursionError.
+    """
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [f"{source}: the config is larger than {MAX_CONFIG_BYTES // 1024} KiB; keep long "
+             "texts short (instructions are bounded too)"]
+        )  # fmt: skip
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{source}: not valid TOML: arrays or tables nested too deeply"]
+        ) from None
+    if _nesting(data) > MAX_NESTING:
+        raise ConfigError(
+            [f"{source}: tables and arrays are nested more than {MAX_NESTING} levels deep"]
+        )
     locator = KeyLocator(text)
     try:
         config = WorkflowConfig.model_validate(data)
@@ -96,6 +147,8 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
             _describe(error, locator, source, _single_llm_paths(data)) for error in exc.errors()
         ]
         raise ConfigError(problems) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: the config is nested too deeply to validate"]) from None
     issues = check_graph(config)
     errors = [
         locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,9 +26,19 @@ from pydantic import (
 )
 
 from frontdesk.workflows.definition.durations import Duration
+from frontdesk.workflows.definition.tools import HttpTool
+
+if TYPE_CHECKING:
+    from frontdesk.workflows.definition.patterns import Pattern
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 """Agent and field names: they become tool names (``transfer_to_<agent>``, ``record_<field>``)."""
+
+MAX_INSTRUCTIONS = 20_000
+"""Characters an agent's instructions may hold: they are sent with every model request and
+stored with every handoff, so 10 MB of instructions would cost 10 MB per turn."""
+MAX_LINE = 2_000
+"""Characters of a spoken line, a route's `when`, a description, a question."""
 
 
 def _check_name(value: str) -> str:
@@ -65,7 +75,9 @@ class WorkflowSection(_Strict):
         min_length=1, description="Workflow name; part of the stored session identity."
     )
     start: Name = Field(description="The agent a new call starts on.")
-    description: str = Field(default="", description="Free text shown by `frontdesk graph`.")
+    description: str = Field(
+        default="", max_length=MAX_LINE, description="Free text shown by `frontdesk graph`."
+    )
     max_handoffs_per_turn: int = Field(
         default=3,
         ge=1,
@@ -75,22 +87,26 @@ class WorkflowSection(_Strict):
     )
     loop_fallback: str = Field(
         default="Sorry, I'm having trouble transferring you. Let me help you myself.",
+        max_length=MAX_LINE,
         description="Spoken verbatim when the loop guard refuses a handoff.",
     )
     style: str = Field(
         default=DEFAULT_STYLE,
+        max_length=MAX_INSTRUCTIONS,
         description="A preamble put in front of every agent's instructions (how to speak on "
         "this line); empty for none.",
     )
     error_line: str = Field(
         default="Sorry, I didn't catch that because of a problem on my side. Could you say it again?",
         min_length=1,
+        max_length=MAX_LINE,
         description="Spoken verbatim when every language model of the profile failed a turn.",
     )
     error_goodbye: str = Field(
         default="I'm sorry, we're having technical problems. Please call back in a few minutes. "
         "Goodbye.",
         min_length=1,
+        max_length=MAX_LINE,
         description="Spoken verbatim before the call is ended after `max_consecutive_errors`.",
     )
     max_consecutive_errors: int = Field(
@@ -107,30 +123,52 @@ class WorkflowSection(_Strict):
 class CallerField(_Strict):
     """``[caller_data.<field>]``: one piece of shared caller data, collected once per call."""
 
-    description: str = Field(min_length=1, description="What the value is; the record tool's doc.")
+    description: str = Field(
+        min_length=1, max_length=MAX_LINE, description="What the value is; the record tool's doc."
+    )
     pattern: str | None = Field(
         default=None,
+        max_length=1000,
         description=(
             "Regular expression a value must match in full; "
             "also lets the offline brain find the value in what the caller says."
         ),
     )
-    ask: str | None = Field(default=None, description="The question that asks the caller for it.")
-    example: str | None = Field(default=None, description="An example value, shown to the model.")
+    ask: str | None = Field(
+        default=None, max_length=MAX_LINE, description="The question that asks the caller for it."
+    )
+    example: str | None = Field(
+        default=None, max_length=200, description="An example value, shown to the model."
+    )
+    sensitive: bool = Field(
+        default=False,
+        description="Encrypted at rest, masked on screen and in logs, and withheld from a "
+        "caller resumed by caller ID until they pass verification.",
+    )
+    verify_with: tuple[Name, ...] = Field(
+        default=(),
+        description="Fields a resumed caller must repeat before this sensitive field is "
+        "released (empty: the field itself).",
+    )
 
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
+            from frontdesk.workflows.definition.patterns import PatternError, compile_pattern
+
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from None
+                compile_pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @cached_property
-    def regex(self) -> re.Pattern[str] | None:
-        return re.compile(self.pattern) if self.pattern else None
+    def regex(self) -> Pattern | None:
+        """The pattern compiled by RE2 (linear time; ASCII ``\\d``)."""
+        from frontdesk.workflows.definition.patterns import compile_pattern
+
+        return compile_pattern(self.pattern) if self.pattern else None
 
     def accepts(self, value: str) -> bool:
         """True when ``value`` is acceptable (matches ``pattern`` in full, when there is one)."""
@@ -179,25 +217,30 @@ class Route(_Strict):
 
     to: Name = Field(description="The agent the call goes to.")
     when: str = Field(
-        min_length=1, description="When to hand off; the transfer tool's description."
+        min_length=1,
+        max_length=MAX_LINE,
+        description="When to hand off; the transfer tool's description.",
     )
     context: Annotated[str, AfterValidator(_validate_context)] = Field(
         default="full",
         description="What the next agent receives: 'full', 'last:N', 'summary' or 'none'.",
     )
-    examples: tuple[str, ...] = Field(
+    examples: tuple[Annotated[str, Field(max_length=200)], ...] = Field(
         default=(),
+        max_length=200,
         description="Deprecated (moved to [offline.agents.<agent>.examples]): caller phrases "
         "that make the offline brain take this route.",
     )
     say: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="Spoken verbatim on handoff (`{field}`s filled) while the next agent's "
         "first reply is generated.",
     )
     summary_prompt: str | None = Field(
         default=None,
         min_length=1,
+        max_length=MAX_INSTRUCTIONS,
         description="With context = 'summary': the prompt asking the model for the summary "
         "(default: a generic one).",
     )
@@ -260,19 +303,26 @@ class ComponentOverride(_Strict):
 class AgentConfig(_Strict):
     """``[agents.<name>]``: one agent of the workflow."""
 
-    instructions: str = Field(min_length=1, description="The agent's system instructions.")
+    instructions: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS,
+        description="The agent's system instructions.",
+    )
     greeting: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="Said once per call when the caller first reaches this agent directly "
         "(never after a handoff or a resume).",
     )
     reply: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="Deprecated (moved to [offline.agents.<name>] reply): the offline brain's "
         "answer once nothing is missing.",
     )
     resume: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="Spoken verbatim when a dropped caller comes back (`{field}`s filled), e.g. "
         "'Welcome back — we were checking your line for {account_number}.'",
     )
@@ -280,6 +330,12 @@ class AgentConfig(_Strict):
         default=(), description="Caller-data fields this agent must have before it can help."
     )
     handoffs: tuple[Route, ...] = Field(default=(), description="Routes to other agents.")
+    tools: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        default=(),
+        max_length=50,
+        description="Tools the agent may use: 'module:function' (a Python tool) or the name of "
+        "a [tools.<name>] HTTP tool.",
+    )
     stt: ComponentOverride | None = Field(default=None, description="Per-agent STT override.")
     llm: ComponentOverride | None = Field(default=None, description="Per-agent LLM override.")
     tts: ComponentOverride | None = Field(default=None, description="Per-agent TTS override.")
@@ -365,6 +421,51 @@ class ProvidersSection(_Strict):
 
 # --------------------------------------------------------------------------- [state]
 
+TrustMode = Literal["token", "caller_id", "caller_id+verify"]
+DEFAULT_TRUST: dict[str, TrustMode] = {"sip": "caller_id+verify", "web": "token"}
+"""Who may resume by default, per caller kind: phone callers by number then verification, web
+callers only with the signed token their app got at call start."""
+
+
+class ResumeSection(_Strict):
+    """``[state.resume]``: who may resume a saved session, and how they prove it."""
+
+    trust: TrustMode | dict[Literal["sip", "web"], TrustMode] | None = Field(
+        default=None,
+        description="'token', 'caller_id' or 'caller_id+verify' for every caller, or a table "
+        "per caller kind ({ sip = ..., web = ... }); unset: sip 'caller_id+verify', web 'token'.",
+    )
+    verify_attempts: int = Field(
+        default=3, ge=1, le=10, description="Wrong verification answers before a lock-out."
+    )
+    lockout: Duration = Field(
+        default=300.0,
+        gt=0,
+        description="How long a locked-out caller identity cannot resume (shorter than "
+        "resume_window, so the genuine caller still can afterwards).",
+    )
+    lockout_line: str = Field(
+        default="I'm sorry, I can't verify your details, so I can't continue with your earlier "
+        "call. Let's start again: how can I help?",
+        max_length=2000,
+        description="Spoken verbatim when a caller is locked out.",
+    )
+    token_ttl: Duration = Field(
+        default=86400.0, gt=0, description="How long an issued resume token is valid."
+    )
+    end_on_hangup: bool = Field(
+        default=True,
+        description="A deliberate hang-up ends the session: a later call starts fresh.",
+    )
+
+    def trust_for(self, kind: str) -> TrustMode:
+        """The trust mode of a caller kind (``sip`` or ``web``)."""
+        if isinstance(self.trust, str):
+            return self.trust
+        if isinstance(self.trust, dict) and kind in self.trust:
+            return self.trust[kind]  # type: ignore[index]
+        return DEFAULT_TRUST.get(kind, "token")
+
 
 class StateSection(_Strict):
     """``[state]``: where and how long session state is kept."""
@@ -411,6 +512,21 @@ class StateSection(_Strict):
         ge=1024,
         description="A stored session larger than this (bytes) is quarantined, not resumed.",
     )
+    durability: Literal["leader", "replica"] = Field(
+        default="leader",
+        description="When a write counts as acknowledged: once the master has it ('leader'), "
+        "or once a replica has it too ('replica': WAIT 1 <durability_timeout> after each write).",
+    )
+    durability_timeout: Duration = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="durability = 'replica': how long a write waits for a replica before it "
+        "counts as not acknowledged (and is retried).",
+    )
+    resume: ResumeSection = Field(
+        default_factory=ResumeSection, description="Who may resume a saved session."
+    )
 
 
 # --------------------------------------------------------------------------- [worker]
@@ -437,6 +553,13 @@ class WorkerSection(_Strict):
     reconnect_grace: Duration = Field(
         default=20.0, ge=0, description="How long a dropped caller may rejoin the same room."
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of LiveKit's Prometheus endpoint (/metrics) with Frontdesk's metrics; "
+        "none = not served.",
+    )
 
 
 # --------------------------------------------------------------------------- [offline]
@@ -447,9 +570,10 @@ class OfflineAgent(_Strict):
 
     reply: str | None = Field(
         default=None,
+        max_length=MAX_LINE,
         description="The offline brain's answer once nothing is missing; `{field}`s filled.",
     )
-    examples: dict[Name, tuple[str, ...]] = Field(
+    examples: dict[Name, tuple[Annotated[str, Field(max_length=200)], ...]] = Field(
         default_factory=dict,
         description="By target agent: caller phrases that make the offline brain take that "
         "route (case-insensitive substring).",
@@ -460,6 +584,11 @@ class OfflineSection(_Strict):
     """``[offline]``: test fixtures of the offline brain, outside the workflow's content hash."""
 
     agents: dict[Name, OfflineAgent] = Field(default_factory=dict)
+    tools: dict[str, tuple[Annotated[str, Field(max_length=200)], ...]] = Field(
+        default_factory=dict,
+        description="By tool name (a Python function's name or an HTTP tool's): caller phrases "
+        "that make the offline brain call that tool (case-insensitive substring).",
+    )
 
     def agent(self, name: str) -> OfflineAgent:
         return self.agents.get(name) or OfflineAgent()
@@ -478,6 +607,9 @@ class WorkflowConfig(_Strict):
     state: StateSection = Field(default_factory=StateSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
     offline: OfflineSection = Field(default_factory=OfflineSection)
+    tools: dict[Name, HttpTool] = Field(
+        default_factory=dict, description="HTTP tools, by name (see agents.<a>.tools)."
+    )
 
     @model_validator(mode="after")
     def _move_offline_fixtures(self) -> WorkflowConfig:

@@ -10,6 +10,7 @@ from frontdesk.workflows.runtime.metrics import (
 from frontdesk.workflows.runtime.persistence import (
     REDIS_URL_ENV,
     configured_redis_url,
+    connect_state_redis,
     open_persistence,
 )
 from frontdesk.workflows.runtime.recorder import (
@@ -27,6 +28,7 @@ from frontdesk.workflows.runtime.session import (
     ResumeLookup,
     cap_for_resume,
     find_resume_plan,
+    open_state,
     start_call,
     valid_caller_data,
 )
@@ -77,10 +79,12 @@ __all__ = [
     "cap_for_resume",
     "check_expectations",
     "configured_redis_url",
+    "connect_state_redis",
     "find_resume_plan",
     "load_scenario",
     "meta_of",
     "open_persistence",
+    "open_state",
     "parse_scenario",
     "reply_of",
     "serialize_items",

@@ -14,11 +14,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from frontdesk.errors import StateError
+from frontdesk.state.attempts import RedisAttemptCounter
 from frontdesk.state.connection import connect_redis
-from frontdesk.state.embedded import EmbeddedRedis
-from frontdesk.state.identity import caller_secret_from_env
-from frontdesk.state.redis_store import RedisSessionStore
-from frontdesk.workflows.definition import Workflow
+from frontdesk.state.crypto import DATA_KEY_ENV, DataKeyError, DataKeys
+from frontdesk.state.durability import with_durability
+from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
+from frontdesk.state.local_dir import local_redis
+from frontdesk.state.redis_store import AsyncRedisClient, RedisSessionStore
+from frontdesk.workflows.definition import StateSection, Workflow
 from frontdesk.workflows.runtime.session import Persistence
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,16 @@ REDIS_URL_ENV = "FRONTDESK_REDIS_URL"
 def configured_redis_url(workflow: Workflow) -> str:
     """The Redis URL in force: the environment first, then config; '' means none."""
     return os.environ.get(REDIS_URL_ENV, "").strip() or workflow.config.state.redis_url.strip()
+
+
+def connect_state_redis(url: str, settings: StateSection) -> AsyncRedisClient:
+    """A client for ``url`` in the deployment ``[state]`` names (standalone, Sentinel, Cluster)."""
+    return connect_redis(
+        url,
+        mode=settings.mode,
+        sentinels=settings.sentinels,
+        sentinel_service=settings.sentinel_service,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -42,23 +55,41 @@ async def open_persistence(
     """
     settings = workflow.config.state
     url = configured_redis_url(workflow)
-    secret = caller_secret_from_env()
+    # A private embedded server lives and dies with the command: no warning about its secret.
+    secret = caller_secret_from_env(warn=bool(url))
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             if not allow_embedded:
                 raise StateError(
                     f"no Redis configured: set {REDIS_URL_ENV} or [state] redis_url in {workflow.source}"
                 )
-            server = EmbeddedRedis(data_dir=embedded_dir)
-            await stack.enter_async_context(server)
-            url = server.url
+            url = await stack.enter_async_context(local_redis(embedded_dir))
             logger.info("using an embedded redis-server at %s", url)
-        client = connect_redis(
-            url,
-            mode=settings.mode,
-            sentinels=settings.sentinels,
-            sentinel_service=settings.sentinel_service,
-        )
+        client = connect_state_redis(url, settings)
         stack.push_async_callback(client.aclose)
         store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
-        yield Persistence(store=store, settings=settings, caller_secret=secret)
+        yield Persistence(
+            store=with_durability(store, client, settings),
+            settings=settings,
+            caller_secret=secret,
+            previous_secrets=previous_secrets_from_env(),
+            attempts=RedisAttemptCounter(client, key_prefix=settings.key_prefix),
+            data_keys=data_keys(workflow, secret),
+        )
+
+
+def data_keys(workflow: Workflow, secret: bytes) -> DataKeys:
+    """``FRONTDESK_DATA_KEY``, or a development key derived from the secret (warned about)."""
+    try:
+        keys = DataKeys.from_env(secret)
+    except DataKeyError as exc:
+        raise StateError(str(exc)) from None
+    if keys.development and workflow.sensitive_fields:
+        logger.warning(
+            "%s is not set: sensitive fields (%s) are encrypted with a key derived from the "
+            "caller-index secret; set %s in production",
+            DATA_KEY_ENV,
+            ", ".join(sorted(workflow.sensitive_fields)),
+            DATA_KEY_ENV,
+        )
+    return keys

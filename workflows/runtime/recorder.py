@@ -29,6 +29,7 @@ from livekit.agents.voice.events import AgentStateChangedEvent
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import StaleOwnerError, StateError
+from frontdesk.state.crypto import Sealer
 from frontdesk.state.identity import caller_hash
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.store import CallStore, Lease
@@ -74,6 +75,9 @@ class SessionRecorder:
         caller_identity: str | None,
         caller_secret: bytes,
         resumed_from: SessionState | None = None,
+        held: bool = False,
+        reindex: bool = False,
+        sealer: Sealer | None = None,
     ) -> None:
         self._session = session
         self._store = store
@@ -96,6 +100,18 @@ class SessionRecorder:
         self.lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._attached = False
+        self._held = held
+        self._reindex = reindex
+        self._sealer = sealer
+        """Encrypts every stored string holding a sensitive value (None: nothing is sensitive)."""
+        """Index the caller again when claiming (found under an earlier secret)."""
+        """Held: nothing is claimed or written until :meth:`release` (an unverified caller)."""
+        self._excluded: set[str] = set()
+        """Items never stored: the turns of a caller before they verified."""
+        self._originals: dict[str, dict[str, Any]] = (
+            {item["id"]: item for item in resumed_from.items} if resumed_from and held else {}
+        )
+        """Stored items as stored: the live history of a held call is a redacted copy."""
 
     @property
     def session_id(self) -> str:
@@ -113,7 +129,13 @@ class SessionRecorder:
     # ------------------------------------------------------------------ ownership
 
     async def start(self) -> None:
-        """Claim the session now, or keep trying in the background if Redis is unreachable."""
+        """Claim the session now, or keep trying in the background if Redis is unreachable.
+
+        A held recorder claims nothing: an unverified caller must not take the session over
+        from its owner, nor write anything into it.
+        """
+        if self._held:
+            return
         try:
             await self._claim()
         except StaleOwnerError:
@@ -126,6 +148,17 @@ class SessionRecorder:
                 exc,
             )
             self._tasks.append(asyncio.create_task(self._claim_until_done()))
+
+    async def release(self) -> None:
+        """The caller verified: persist from now on, without the turns before this moment."""
+        if not self._held:
+            return
+        self._held = False
+        self._excluded = {
+            item.id for item in self._session.history.items if item.id not in self._persisted
+        }
+        await self.start()
+        self.capture()
 
     async def _claim(self) -> None:
         # One claimer at a time: the background retry and a closing flush may both try.
@@ -144,13 +177,14 @@ class SessionRecorder:
             )
         # A resumed session already stored as it is needs no write: skip serialising it.
         stored = self._resumed_from
-        unchanged = stored is not None and len(self._session.history.items) == len(stored.items)
+        unchanged = stored is not None and not self._new_items() and not self._reindex
         if not (self._stored_once and unchanged):
-            stored = self.full_state()
-            if self._stored_once:
-                await self._store.rewrite(lease, stored)
+            stored = self._plain_state()
+            sealed = self._seal_state(stored)
+            if self._stored_once and not self._reindex:
+                await self._store.rewrite(lease, sealed)
             else:
-                await self._store.create(stored, lease=lease, caller_identity=self._caller_identity)
+                await self._store.create(sealed, lease=lease, caller_identity=self._caller_identity)
             self._persisted.update(item["id"] for item in stored.items)
         assert stored is not None
         self._stored_once = True
@@ -240,7 +274,7 @@ class SessionRecorder:
         """
         if self.writer is None:
             return 0
-        new_items = [item for item in self._session.history.items if item.id not in self._persisted]
+        new_items = self._new_items()
         self._persisted.update(item.id for item in new_items)
         meta = self._meta()
         changed = {
@@ -248,8 +282,28 @@ class SessionRecorder:
         }
         self._sent_meta = meta
         if new_items or len(changed) > 1:
-            self.writer.submit(serialize_items(new_items), changed)
+            items = serialize_items(new_items)
+            if self._sealer is not None:
+                items = self._sealer.seal(items, context=self.session_id)
+                changed = self._sealer.seal(changed, context=self.session_id)
+            self.writer.submit(items, changed)
         return len(new_items)
+
+    def _new_items(self) -> list[Any]:
+        return [
+            item
+            for item in self._session.history.items
+            if item.id not in self._persisted and item.id not in self._excluded
+        ]
+
+    def _stored_items(self) -> list[dict[str, Any]]:
+        """Every item to store, in order: originals as stored, the others serialised now."""
+        live = [item for item in self._session.history.items if item.id not in self._excluded]
+        if not self._originals:
+            return serialize_items(live)
+        # the originals first (the redacted live copy may lack some), then what came after
+        newer = serialize_items([item for item in live if item.id not in self._originals])
+        return [*self._originals.values(), *newer]
 
     def _meta(self) -> dict[str, Any]:
         return meta_of(self._session.userdata, turns=self.turns, calls=self._calls)
@@ -259,7 +313,16 @@ class SessionRecorder:
         self._calls.append(record)
 
     def full_state(self) -> SessionState:
-        """The whole call as it is in memory: what a full rewrite stores after an outage."""
+        """The whole call as it is in memory, sealed: what a full rewrite stores after an outage."""
+        return self._seal_state(self._plain_state())
+
+    def _seal_state(self, state: SessionState) -> SessionState:
+        if self._sealer is None:
+            return state
+        sealed = self._sealer.seal(state.model_dump(mode="json"), context=state.session_id)
+        return SessionState.model_validate(sealed)
+
+    def _plain_state(self) -> SessionState:
         data: CallerData = self._session.userdata
         return SessionState(
             session_id=data.session_id,
@@ -267,7 +330,7 @@ class SessionRecorder:
             workflow_hash=self._workflow.content_hash,
             caller_hash=self._caller_hash,
             created_at=self._created_at,
-            items=serialize_items(list(self._session.history.items)),
+            items=self._stored_items(),
             **self._meta(),
         )
 
@@ -278,6 +341,8 @@ class SessionRecorder:
         ``timeout``, which stores the whole call so far.
         """
         deadline = time.monotonic() + timeout
+        if self._held:
+            return True  # an unverified caller's call stores nothing, by design
         if self.writer is None:
             try:
                 await asyncio.wait_for(self._claim(), timeout)
@@ -290,9 +355,20 @@ class SessionRecorder:
         assert self.writer is not None
         return await self.writer.flush(max(deadline - time.monotonic(), 0.0))
 
-    async def aclose(self, timeout: float) -> bool:
-        """Final flush, then stop writing and give the lease up. True if the end state is stored."""
+    async def aclose(self, timeout: float, *, mark_ended: bool = False) -> bool:
+        """Final flush, then stop writing and give the lease up. True if the end state is stored.
+
+        ``mark_ended`` (a deliberate hang-up) then marks the stored session ended, so it is
+        never resumed; a held (unverified) call never marks anything.
+        """
+        held = self._held
         saved = await self.flush(timeout)
+        if mark_ended and saved and not held and self.lease is not None:
+            try:
+                await asyncio.wait_for(self._store.mark_ended(self.lease), timeout)
+                logger.info("session %s: caller hung up; session ended", self.session_id)
+            except Exception as exc:
+                logger.warning("session %s: could not mark it ended: %s", self.session_id, exc)
         self.detach()
         self._closing = True
         for task in self._tasks:

@@ -30,17 +30,23 @@ from livekit.agents.voice.room_io import RoomOptions
 from livekit.agents.voice.run_result import RunResult
 from pydantic import Field
 
+from frontdesk import telemetry
 from frontdesk.agents.call_guard import CallGuard, livekit_error_limit
 from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.userdata import CallerData
-from frontdesk.errors import CorruptStateError, StateError
+from frontdesk.agents.verification import VerificationGate, withheld_history
+from frontdesk.errors import CorruptStateError, SessionNotFoundError, StateError
+from frontdesk.state.attempts import AttemptCounter, MemoryAttemptCounter
+from frontdesk.state.crypto import DataKeys, Sealer, open_sealed
+from frontdesk.state.identity import CallerKind, caller_hash, identity_hint, namespaced_identity
 from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
-from frontdesk.workflows.definition import ContextPolicy, StateSection, Workflow
+from frontdesk.state.tokens import check_token, issue_token
+from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -66,6 +72,21 @@ class Persistence:
     settings: StateSection
     caller_secret: bytes
     owner: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:8]}")
+    previous_secrets: tuple[bytes, ...] = ()
+    """Earlier caller secrets (rotation): tokens they signed still verify."""
+    attempts: AttemptCounter = field(default_factory=MemoryAttemptCounter)
+    """Failed verification attempts per caller (Redis-backed from ``open_persistence``)."""
+
+    data_keys: DataKeys | None = None
+    """Keys sealing sensitive fields at rest; None: derived from ``caller_secret`` (development)."""
+
+    @property
+    def secrets(self) -> tuple[bytes, ...]:
+        return (self.caller_secret, *self.previous_secrets)
+
+    @property
+    def keys(self) -> DataKeys:
+        return self.data_keys or DataKeys.from_env(self.caller_secret, env={})
 
 
 @dataclass
@@ -81,6 +102,12 @@ class Call:
     recorder: SessionRecorder | None = None
     report: CallReport | None = None
     """Set once the call has ended."""
+    resume_token: str | None = None
+    """The signed token the caller's app presents to resume this session (see state/tokens.py);
+    None while an unverified caller holds the call."""
+    gate: VerificationGate | None = None
+    """Set when the caller resumed by caller ID and must verify before sensitive data returns."""
+    trust: TrustMode | None = None
     guard: CallGuard | None = None
 
     @property
@@ -106,12 +133,18 @@ class Call:
         return await self.recorder.flush(timeout)
 
     async def aclose(
-        self, reason: str = "caller left", *, metrics: dict[str, Any] | None = None
+        self,
+        reason: str = "caller left",
+        *,
+        metrics: dict[str, Any] | None = None,
+        hung_up: bool = False,
     ) -> CallReport:
         """End the call: close the session, save the final state with this call's record.
 
         The stored session is kept (not marked ended) so a caller who dropped can resume within
-        the resume window. ``metrics`` (LiveKit's, aggregated per agent) go into the record.
+        the resume window. ``hung_up`` (a deliberate hang-up) marks it ended instead when
+        ``[state.resume] end_on_hangup`` is on: a later call starts fresh. ``metrics``
+        (LiveKit's, aggregated per agent) go into the record.
         """
         if self.report is not None:
             return self.report
@@ -132,7 +165,10 @@ class Call:
         saved = True
         if self.recorder is not None:
             self.recorder.record_call(record)
-            saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT)
+            end = hung_up and (
+                self.persistence is None or self.persistence.settings.resume.end_on_hangup
+            )
+            saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT, mark_ended=end)
             if not saved:
                 logger.error(
                     "session %s: final state NOT acknowledged by Redis within %.0fs (%s)",
@@ -169,32 +205,106 @@ class ResumeLookup:
 
     plan: ResumePlan
     history: ChatContext | None
+    trust: TrustMode = "caller_id"
+    index_caller: bool = True
+    """False when this call must not become the caller's latest session (a locked-out identity)."""
+
+
+def _fresh(workflow: Workflow, reason: str) -> ResumePlan:
+    return ResumePlan(kind="fresh", state=None, agent=workflow.start, reason=reason)
+
+
+async def _refusal(
+    workflow: Workflow,
+    persistence: Persistence,
+    identity: str,
+    trust: TrustMode,
+    resume_token: str | None,
+) -> tuple[str | None, str | None]:
+    """``(session id to load, None)`` or ``(None, why the caller may not resume)``."""
+    store = persistence.store
+    if trust == "token":
+        if not resume_token:
+            return None, "no resume token presented (trust = 'token')"
+        check = check_token(resume_token, secrets=persistence.secrets, now=time.time())
+        if not check.ok:
+            return None, check.problem
+        return check.session_id, None
+    if trust == "caller_id+verify" and workflow.sensitive_fields:
+        hashed = caller_hash(identity, persistence.caller_secret)
+        failures = await persistence.attempts.failures(hashed)
+        if failures >= persistence.settings.resume.verify_attempts:
+            return None, f"caller#{hashed[:8]} is locked out of verification"
+    found = await store.find_by_caller(identity)
+    with_secret: Callable[[bytes], SessionStore] | None = getattr(store, "with_secret", None)
+    for old in persistence.previous_secrets if found is None and with_secret else ():
+        assert with_secret is not None
+        found = await with_secret(old).find_by_caller(identity)
+        if found is not None:
+            logger.info("session %s: found under an earlier state secret; re-indexed", found)
+            return found, None
+    return found, None
 
 
 async def find_resume_plan(
-    workflow: Workflow, persistence: Persistence, caller_identity: str | None
+    workflow: Workflow,
+    persistence: Persistence,
+    caller_identity: str | None,
+    *,
+    caller_kind: CallerKind = "sip",
+    resume_token: str | None = None,
 ) -> ResumeLookup:
     """Look the caller up and decide how the call starts. Never raises: a failure is a fresh start.
+
+    ``caller_identity`` is the namespaced identity (:func:`namespaced_identity`). Who may resume
+    is ``[state.resume] trust`` for ``caller_kind``: with ``token`` only a valid token naming a
+    session of this very caller resumes it (forged, expired or foreign ones are logged and
+    start fresh); with ``caller_id`` and ``caller_id+verify`` the caller index is used.
 
     Stored items that are valid JSON but not LiveKit chat items make the session corrupt too:
     it is quarantined like any other, and the caller starts fresh.
     """
+    trust = persistence.settings.resume.trust_for(caller_kind)
     state: SessionState | None = None
     history: ChatContext | None = None
+    started_ns, quarantined = time.time_ns(), False
     if caller_identity:
         store: SessionLookup = persistence.store
         try:
-            session_id = await store.find_by_caller(caller_identity)
+            session_id, refused = await _refusal(
+                workflow, persistence, caller_identity, trust, resume_token
+            )
+            if refused is not None:
+                who = identity_hint(caller_identity, persistence.caller_secret)
+                logger.warning("%s may not resume: %s; starting fresh", who, refused)
+                locked = "locked out" in refused
+                return ResumeLookup(
+                    plan=_fresh(workflow, refused), history=None, trust=trust,
+                    index_caller=not locked,
+                )  # fmt: skip
             if session_id is not None:
-                state = await store.load(session_id)
+                state = open_state(await store.load(session_id), workflow, persistence)
                 history = _decode_history(state)
                 if history is None:
                     await store.quarantine(session_id, "stored items are not LiveKit chat items")
-                    state = None
+                    state, quarantined = None, True
+                elif trust == "token" and not _owned_by(state, caller_identity, persistence):
+                    logger.warning(
+                        "%s presented a resume token of another caller's session %s; starting "
+                        "fresh",
+                        identity_hint(caller_identity, persistence.caller_secret),
+                        session_id,
+                    )
+                    return ResumeLookup(
+                        plan=_fresh(workflow, "foreign resume token"), history=None, trust=trust
+                    )
         except CorruptStateError as exc:
             logger.warning(
                 "caller's stored session is corrupt and was quarantined; starting fresh: %s", exc
             )
+            state, quarantined = None, True
+        except SessionNotFoundError:
+            logger.warning("the session a resume token names is gone; starting fresh")
             state = None
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
@@ -207,7 +317,24 @@ async def find_resume_plan(
         known_agents=set(workflow.config.agents),
         start_agent=workflow.start,
     )
-    return ResumeLookup(plan=plan, history=history if state is not None else None)
+    telemetry.call_started(
+        workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
+    )
+    return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
+
+
+def open_state(state: SessionState, workflow: Workflow, persistence: Persistence) -> SessionState:
+    """``state`` with its sealed (encrypted) strings opened, when the workflow seals any."""
+    if not workflow.sensitive_fields:
+        return state
+    opened = open_sealed(state.model_dump(mode="json"), persistence.keys, context=state.session_id)
+    return SessionState.model_validate(opened)
+
+
+def _owned_by(state: SessionState, identity: str, persistence: Persistence) -> bool:
+    return state.caller_hash is not None and any(
+        state.caller_hash == caller_hash(identity, secret) for secret in persistence.secrets
+    )
 
 
 def _decode_history(state: SessionState) -> ChatContext | None:
@@ -230,9 +357,13 @@ async def start_call(
     media: SessionMedia | None = None,
     session_options: dict[str, Any] | None = None,
     conn_options: SessionConnectOptions | None = None,
+    caller_kind: CallerKind = "sip",
+    resume_token: str | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
+    ``caller_identity`` is a phone number (``caller_kind="sip"``, normalised to E.164) or a web
+    participant identity (``"web"``); ``resume_token`` is what a web caller's app presented.
     Without ``room`` the session runs in text mode (demo, chat, simulate, tests): drive it with
     ``call.session.run(user_input=...)``. ``media`` sets the session's audio input and outputs
     without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
@@ -241,7 +372,18 @@ async def start_call(
     retries (:func:`frontdesk.workflows.providers.session_conn_options`).
     """
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
-    lookup = await find_resume_plan(workflow, persistence, caller_identity) if persistence else None
+    identity_key = namespaced_identity(caller_kind, caller_identity) if caller_identity else None
+    lookup = (
+        await find_resume_plan(
+            workflow,
+            persistence,
+            identity_key,
+            caller_kind=caller_kind,
+            resume_token=resume_token,
+        )
+        if persistence
+        else None
+    )
     plan = lookup.plan if lookup is not None else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
 
@@ -255,8 +397,12 @@ async def start_call(
     agent_name = workflow.start
     history: ChatContext | None = None
     agent_ctx: ChatContext | None = None
+    gate: VerificationGate | None = None
     if state is not None and plan is not None:
         data.fields = valid_caller_data(workflow, state.caller_data, session_id=state.session_id)
+        if lookup is not None and lookup.trust == "caller_id+verify" and identity_key:
+            assert persistence is not None
+            gate = _verification_gate(workflow, persistence, data, identity_key, session_id)
         if plan.kind == "resume":
             agent_name = plan.agent
             entry = "resume"
@@ -264,8 +410,22 @@ async def start_call(
             data.handoff_trail = list(state.handoff_trail)
             history = lookup.history if lookup is not None else None
             assert history is not None  # a resumable state always comes with its history
+            if gate is not None:
+                history = withheld_history(
+                    history,
+                    [*gate.withheld.values(), *gate.stored.values()],
+                    sensitive_finders(workflow),
+                )
             agent_ctx = await cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
+        if gate is not None:
+            logger.info(
+                "session %s: %s withheld until the caller verifies with %s",
+                session_id,
+                ", ".join(sorted(gate.withheld)),
+                ", ".join(gate.required) or "(nothing stored to verify with)",
+            )
+    data.gate = gate
 
     factory = AgentFactory(workflow=workflow, components=agent_components)
     # None (not NOT_GIVEN) means "no such component": LiveKit would otherwise pick a default
@@ -289,6 +449,7 @@ async def start_call(
         **(session_options or {}),
     }
     session = AgentSession[CallerData](userdata=data, **session_kwargs)
+    telemetry.watch_session(session, workflow=workflow.name)
     if media is not None:
         media.attach(session)
     guard = CallGuard(session, workflow.config.workflow)
@@ -306,18 +467,42 @@ async def start_call(
         persistence=persistence,
         guard=guard,
     )
+    call.gate = gate
+    call.trust = lookup.trust if lookup is not None else None
+    held = gate is not None and entry == "resume"
     if persistence is not None:
+        index = lookup is None or lookup.index_caller
         call.recorder = SessionRecorder(
             session=session,
             store=persistence.store,
             settings=persistence.settings,
             workflow=workflow,
             owner=persistence.owner,
-            caller_identity=caller_identity,
+            caller_identity=identity_key if index else None,
             caller_secret=persistence.caller_secret,
             resumed_from=state if entry == "resume" else None,
+            held=held,
+            sealer=_sealer(workflow, persistence, data),
+            reindex=bool(
+                entry == "resume"
+                and state is not None
+                and identity_key
+                and index
+                and state.caller_hash != caller_hash(identity_key, persistence.caller_secret)
+            ),
         )
+        if not held:
+            call.resume_token = _token_for(session_id, persistence)
         await call.recorder.start()
+    if gate is not None:
+        recorder = call.recorder
+
+        async def on_verified() -> None:
+            if recorder is not None and persistence is not None:
+                await recorder.release()
+                call.resume_token = _token_for(session_id, persistence)
+
+        gate.on_verified = on_verified
 
     start_kwargs: dict[str, Any] = {"agent": agent}
     if room is not None:
@@ -331,6 +516,77 @@ async def start_call(
         call.recorder.attach()
         call.recorder.capture()
     return call
+
+
+def _sealer(workflow: Workflow, persistence: Persistence, data: CallerData) -> Sealer | None:
+    """What encrypts the copies of this call's sensitive values before they are stored."""
+    sensitive = workflow.sensitive_fields
+    if not sensitive:
+        return None
+
+    def values() -> list[str]:
+        known = [v for name, v in data.fields.items() if name in sensitive]
+        gate = data.gate
+        if gate is not None:
+            known += [*gate.withheld.values(), *gate.stored.values()]
+        return known
+
+    return Sealer(persistence.keys, values=values, finders=sensitive_finders(workflow))
+
+
+def _token_for(session_id: str, persistence: Persistence) -> str:
+    ttl = persistence.settings.resume.token_ttl
+    return issue_token(session_id, secret=persistence.caller_secret, expires_at=time.time() + ttl)
+
+
+def sensitive_finders(workflow: Workflow) -> list[Callable[[str], list[tuple[int, int]]]]:
+    """For each sensitive field with a pattern: the spans of values matching it in a text."""
+    finders: list[Callable[[str], list[tuple[int, int]]]] = []
+    for name in sorted(workflow.sensitive_fields):
+        regex = workflow.field(name).regex
+        if regex is None:
+            continue
+
+        def spans(text: str, regex: Any = regex) -> list[tuple[int, int]]:
+            return [match.span() for match in regex.finditer(text)]
+
+        finders.append(spans)
+    return finders
+
+
+def _verification_gate(
+    workflow: Workflow,
+    persistence: Persistence,
+    data: CallerData,
+    identity_key: str,
+    session_id: str,
+) -> VerificationGate | None:
+    """The gate of a caller resumed by caller ID, or None when nothing sensitive is stored."""
+    sensitive = workflow.sensitive_fields
+    stored = {name: value for name, value in data.fields.items() if name in sensitive}
+    if not stored:
+        return None
+    required: list[str] = []
+    for name in stored:
+        spec = workflow.field(name)
+        if not spec.sensitive:
+            continue
+        for other in spec.verify_with or (name,):
+            if other in stored and other not in required:
+                required.append(other)
+    data.fields = {name: value for name, value in data.fields.items() if name not in sensitive}
+    resume = persistence.settings.resume
+    return VerificationGate(
+        session_id=session_id,
+        caller_hash=caller_hash(identity_key, persistence.caller_secret),
+        withheld=dict(stored),
+        required=tuple(required),
+        stored=dict(stored),
+        attempts=persistence.attempts,
+        max_attempts=resume.verify_attempts,
+        lockout=resume.lockout,
+        lockout_line=resume.lockout_line,
+    )
 
 
 def valid_caller_data(

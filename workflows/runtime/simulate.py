@@ -95,11 +95,34 @@ class ScenarioTurn(BaseModel):
         description="What the turn's last reply must do, judged by the profile's model "
         "(skipped under offline).",
     )
+    resume_token: str | None = Field(
+        default=None,
+        max_length=512,
+        description="On a reconnect: the token presented ('issued' = the one the last call "
+        "got, '' = none, anything else as is); default the scenario's.",
+    )
+    caller: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="On a reconnect: who calls back (default the scenario's caller).",
+    )
+    expect_resumed: bool | None = Field(
+        default=None, description="On a reconnect: whether the call resumed the saved session."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ScenarioTurn:
         if (self.say is None) == (self.event is None):
             raise ValueError("a turn needs exactly one of 'say' or 'event'")
+        if self.event != "reconnect" and (
+            self.resume_token is not None
+            or self.caller is not None
+            or self.expect_resumed is not None
+        ):
+            raise ValueError(
+                "resume_token, caller and expect_resumed apply to reconnect turns only"
+            )
         return self
 
 
@@ -110,6 +133,15 @@ class Scenario(BaseModel):
 
     config: str | None = Field(default=None, description="Config file, relative to the scenario.")
     caller: str = Field(default="+15550000000", min_length=1, max_length=256)
+    caller_kind: Literal["sip", "web"] = Field(
+        default="sip", description="A phone caller (resumes by number) or a web caller (by token)."
+    )
+    resume_token: str = Field(
+        default="issued",
+        max_length=512,
+        description="What a reconnecting caller presents: 'issued' (the token the last call "
+        "got), '' (none) or a literal token (forged, expired, someone else's).",
+    )
     turn: tuple[ScenarioTurn, ...] = Field(min_length=1, max_length=10_000)
 
     source: Path | None = Field(default=None, exclude=True)
@@ -131,6 +163,7 @@ class TurnResult(BaseModel):
     reply: str = ""
     handoffs: list[dict[str, str | None]] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
+    resumed: bool | None = None
     ok: bool = True
     failures: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(
@@ -254,6 +287,8 @@ def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
     for text in turn.expect_reply_not_contains:
         if text.lower() in reply:
             failures.append(f"reply contains {text!r}: {result.reply!r}")
+    if turn.expect_resumed is not None and result.resumed != turn.expect_resumed:
+        failures.append(f"expected resumed = {turn.expect_resumed}, got {result.resumed}")
     for key, value in (turn.expect_data or {}).items():
         actual = result.data.get(key)
         if actual != value:
@@ -314,14 +349,18 @@ class ScenarioRunner:
         """The profile's models (None: the offline brain)."""
         self._call: Call | None = None
         self._run: RunResult[Any] | None = None
+        self._scenario = Scenario(turn=(ScenarioTurn(say="-"),))
+        self._issued: str | None = None
 
     async def run(self, scenario: Scenario) -> list[TurnResult]:
         results: list[TurnResult] = []
+        self._scenario = scenario
+        self._issued = None
         try:
-            self._call = await self._start(scenario.caller)
+            self._call = await self._start(scenario.caller, token="")
             for number, turn in enumerate(scenario.turn, start=1):
                 self._run = None
-                result = await self._play(number, turn, scenario.caller)
+                result = await self._play(number, turn, turn.caller or scenario.caller)
                 result.failures = [*result.failures, *check_expectations(turn, result)]
                 if turn.expect_intent is not None:
                     await self._check_intent(turn.expect_intent, result)
@@ -344,17 +383,24 @@ class ScenarioRunner:
         if failure is not None:
             result.failures.append(failure)
 
-    async def _start(self, caller: str) -> Call:
+    async def _start(self, caller: str, *, token: str | None) -> Call:
+        presented = self._scenario.resume_token if token is None else token
+        if presented == "issued":
+            presented = self._issued or ""
         extra: dict[str, Any] = self._profile.start_kwargs() if self._profile is not None else {}
-        return await asyncio.wait_for(
+        call = await asyncio.wait_for(
             start_call(
                 workflow=self._workflow,
                 caller_identity=caller,
                 persistence=self._persistence,
                 **extra,
+                caller_kind=self._scenario.caller_kind,
+                resume_token=presented or None,
             ),
             TURN_TIMEOUT,
         )
+        self._issued = call.resume_token or self._issued
+        return call
 
     async def _play(self, number: int, turn: ScenarioTurn, caller: str) -> TurnResult:
         result = TurnResult(turn=number, event=turn.event or "say", user=turn.say)
@@ -373,8 +419,9 @@ class ScenarioRunner:
                 return result
             if call is not None:
                 await call.aclose("caller dropped")
-            self._call = call = await self._start(caller)
+            self._call = call = await self._start(caller, token=turn.resume_token)
             self._run = call.opening
+            result.resumed = call.resumed
             events = call.opening.events if call.opening is not None else []
             result.record(reply_of(events, None))
             result.agent = call.session.current_agent.id if result.agent is None else result.agent

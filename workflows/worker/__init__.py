@@ -6,6 +6,7 @@ from frontdesk.workflows.worker.command import (
     LIVEKIT_ENV,
     LIVEKIT_MODES,
     check_credentials,
+    check_production_secrets,
     preflight,
     run_worker,
 )
@@ -15,8 +16,10 @@ from frontdesk.workflows.worker.dispatch import (
     SIP_PHONE_ATTRIBUTE,
     JobDecision,
     caller_identity,
+    caller_kind,
     decide_job,
     participant_kinds,
+    presented_resume_token,
     request_job,
     served_names,
     short_repr,
@@ -37,6 +40,7 @@ from frontdesk.workflows.worker.job import (
     open_call_persistence,
     owner_id,
     prewarm,
+    publish_resume_token,
 )
 from frontdesk.workflows.worker.load import (
     LIVE_SESSIONS,
@@ -45,7 +49,9 @@ from frontdesk.workflows.worker.load import (
     compute_load,
 )
 from frontdesk.workflows.worker.options import (
+    PROMETHEUS_PORT_ENV,
     build_worker_options,
+    prometheus_port,
 )
 from frontdesk.workflows.worker.reconnect import (
     DELIBERATE_LEAVE_REASONS,
@@ -60,6 +66,7 @@ __all__ = [
     "LIVE_SESSIONS",
     "MAX_METADATA_BYTES",
     "PARTICIPANT_KINDS",
+    "PROMETHEUS_PORT_ENV",
     "SAVE_TIMEOUT",
     "SETUP_KEY",
     "SHUTDOWN_PROCESS_TIMEOUT",
@@ -74,7 +81,9 @@ __all__ = [
     "attach_metrics",
     "build_worker_options",
     "caller_identity",
+    "caller_kind",
     "check_credentials",
+    "check_production_secrets",
     "compute_load",
     "current_agent_id",
     "decide_job",
@@ -85,7 +94,10 @@ __all__ = [
     "owner_id",
     "participant_kinds",
     "preflight",
+    "presented_resume_token",
     "prewarm",
+    "prometheus_port",
+    "publish_resume_token",
     "request_job",
     "run_worker",
     "served_names",

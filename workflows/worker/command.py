@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from livekit.agents import cli
 
 from frontdesk.errors import WorkerSetupError
+from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
+from frontdesk.state.identity import SECRET_ENV, state_secret_is_configured
 from frontdesk.workflows.definition import Workflow, load_workflow
 from frontdesk.workflows.providers import active_profile_name, ensure_env
 from frontdesk.workflows.runtime import REDIS_URL_ENV
@@ -88,7 +90,34 @@ def preflight(workflow: Workflow, mode: str | None, *, env: Mapping[str, str]) -
             f"`worker start` needs Redis for resumable calls: set {REDIS_URL_ENV} or "
             f"state.redis_url in {workflow.source}"
         )
+    if mode == "start":
+        check_production_secrets(workflow, env)
     return profile_name
+
+
+def check_production_secrets(workflow: Workflow, env: Mapping[str, str]) -> None:
+    """``worker start`` refuses the built-in development secret and a missing data key.
+
+    With the public development secret anyone who reads Redis can test phone numbers against
+    the caller index (and forge resume tokens); without a data key, sensitive fields would be
+    stored under a key derived from that secret.
+    """
+    problems = []
+    if not state_secret_is_configured(env):
+        problems.append(
+            f"`worker start` needs {SECRET_ENV} (at least 16 random bytes, e.g. "
+            "`openssl rand -hex 32`): without it the caller index and resume tokens use the "
+            "public development secret"
+        )
+    sensitive = sorted(workflow.sensitive_fields)
+    if sensitive and not data_key_is_configured(env):
+        problems.append(
+            f"`worker start` needs {DATA_KEY_ENV} (`openssl rand -base64 32`): "
+            f"{', '.join(sensitive)} {'is' if len(sensitive) == 1 else 'are'} marked sensitive "
+            f"in {workflow.source} and are stored encrypted with it"
+        )
+    if problems:
+        raise WorkerSetupError("\n".join(problems))
 
 
 def run_worker(argv: list[str], workflow_path: str | None) -> int:

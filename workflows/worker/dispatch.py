@@ -11,6 +11,7 @@ participant identity.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from livekit import rtc
 from livekit.agents import JobRequest
 
+from frontdesk.state.identity import CallerKind
+from frontdesk.state.tokens import MAX_TOKEN_LENGTH, TOKEN_ATTRIBUTE
 from frontdesk.workflows.definition import Workflow
 
 logger = logging.getLogger(__name__)
@@ -109,6 +112,33 @@ def _json_type(value: object) -> str:
         float: "number",
     }
     return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def caller_kind(participant: object) -> CallerKind:
+    """``"sip"`` for a phone caller (LiveKit SIP participant), ``"web"`` for anyone else."""
+    kind = getattr(participant, "kind", None)
+    return "sip" if kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP else "web"
+
+
+def presented_resume_token(participant: object) -> str | None:
+    """The resume token a web caller's app presented: attribute ``frontdesk.resume_token``.
+
+    Also read from the participant's metadata when it is a JSON object with that key. Only web
+    callers present tokens; anything that is not a short string is ignored.
+    """
+    if caller_kind(participant) != "web":
+        return None
+    attributes = getattr(participant, "attributes", None)
+    token: object = attributes.get(TOKEN_ATTRIBUTE) if isinstance(attributes, Mapping) else None
+    metadata = getattr(participant, "metadata", "")
+    if not token and isinstance(metadata, str) and 0 < len(metadata) <= MAX_METADATA_BYTES:
+        with contextlib.suppress(ValueError, RecursionError):
+            data = json.loads(metadata)
+            if isinstance(data, dict):
+                token = data.get(TOKEN_ATTRIBUTE)
+    if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
+        return token.strip()
+    return None
 
 
 def caller_identity(participant: object) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import inspect
 import logging
 import time
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from livekit.agents.voice.room_io import RoomOptions
 
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import StateError, WorkerSetupError
+from frontdesk.state.identity import caller_secret_from_env, identity_hint, namespaced_identity
+from frontdesk.state.tokens import TOKEN_ATTRIBUTE
 from frontdesk.workflows.definition import ProviderProfile, Workflow
 from frontdesk.workflows.providers import (
     agent_overrides,
@@ -38,7 +41,13 @@ from frontdesk.workflows.runtime import (
     open_persistence,
     start_call,
 )
-from frontdesk.workflows.worker.dispatch import caller_identity, decide_job, participant_kinds
+from frontdesk.workflows.worker.dispatch import (
+    caller_identity,
+    caller_kind,
+    decide_job,
+    participant_kinds,
+    presented_resume_token,
+)
 from frontdesk.workflows.worker.load import LIVE_SESSIONS
 from frontdesk.workflows.worker.reconnect import ReconnectWatch
 
@@ -118,6 +127,7 @@ async def finish_call(
     metrics: CallMetrics,
     started: float,
     timeout: float = SAVE_TIMEOUT,
+    hung_up: bool = False,
 ) -> dict[str, Any]:
     """Save the call's final state within ``timeout`` and log its one-line summary.
 
@@ -127,7 +137,12 @@ async def finish_call(
     """
     report: CallReport | None = None
     try:
-        report = await asyncio.wait_for(call.aclose(reason, metrics=metrics.as_dict()), timeout)
+        closing = (
+            call.aclose(reason, metrics=metrics.as_dict(), hung_up=True)
+            if hung_up
+            else call.aclose(reason, metrics=metrics.as_dict())
+        )
+        report = await asyncio.wait_for(closing, timeout)
     except TimeoutError:
         logger.error(
             "call %s: saving the final state timed out after %.1fs", call.session_id, timeout
@@ -262,9 +277,14 @@ async def entrypoint(ctx: JobContext) -> None:
             await asyncio.wait_for(_cleanup(stack, components, per_agent), CLEANUP_TIMEOUT)
         raise
     caller = caller_identity(participant)
+    kind = caller_kind(participant)
+    label = identity_hint(
+        namespaced_identity(kind, caller) if caller.strip() else None, caller_secret_from_env()
+    )
     logger.info(
-        "call for %s in room %s (workflow %s, profile %s)",
-        caller or participant.identity,
+        "call for %s (%s) in room %s (workflow %s, profile %s)",
+        label,
+        kind,
         ctx.room.name,
         decision.workflow_name or workflow.name,
         setup.profile_name,
@@ -279,6 +299,8 @@ async def entrypoint(ctx: JobContext) -> None:
             agent_components=per_agent,
             persistence=persistence,
             conn_options=session_conn_options(setup.profile),
+            caller_kind=kind,
+            resume_token=presented_resume_token(participant),
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(
@@ -294,6 +316,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="call setup failed")
         return
 
+    await publish_resume_token(ctx.room, getattr(call, "resume_token", None))
     live = LIVE_SESSIONS.started()
     logger.debug("live calls in this process: %d", live)
     started = time.monotonic()
@@ -304,6 +327,7 @@ async def entrypoint(ctx: JobContext) -> None:
         identity=participant.identity,
         grace=settings.reconnect_grace,
         end_call=ctx.shutdown,
+        label=label,
     )
     ctx.room.on("participant_disconnected", watch.participant_disconnected)
     ctx.room.on("participant_connected", watch.participant_connected)
@@ -316,7 +340,9 @@ async def entrypoint(ctx: JobContext) -> None:
     async def end_of_call(reason: str) -> None:
         watch.close()
         try:
-            await finish_call(call, reason=reason, metrics=metrics, started=started)
+            await finish_call(
+                call, reason=reason, metrics=metrics, started=started, hung_up=watch.hung_up
+            )
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(_cleanup(stack, components, per_agent), CLEANUP_TIMEOUT)
@@ -324,6 +350,23 @@ async def entrypoint(ctx: JobContext) -> None:
             logger.debug("live calls in this process: %d", live)
 
     ctx.add_shutdown_callback(end_of_call)
+
+
+async def publish_resume_token(room: Any, token: str | None) -> None:
+    """Give the caller's app its resume token: the agent's attribute ``frontdesk.resume_token``.
+
+    A web app keeps it and presents it (as its own participant attribute of the same name, or
+    in its metadata JSON) when it reconnects; without it a web caller never resumes under
+    ``trust = "token"``. A failure is logged, never raised: the call goes on.
+    """
+    if not token:
+        return
+    try:
+        result = room.local_participant.set_attributes({TOKEN_ATTRIBUTE: token})
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:
+        logger.warning("could not publish the resume token: %r", exc)
 
 
 async def _cleanup(

@@ -36,13 +36,24 @@ class ReconnectWatch:
     waits ``grace`` seconds, and the same identity rejoining cancels the wait.
     """
 
-    def __init__(self, *, identity: str, grace: float, end_call: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        grace: float,
+        end_call: Callable[[str], None],
+        label: str = "the caller",
+    ) -> None:
         self.identity = identity
+        self.label = label
+        """How logs name the caller (a hash prefix, never the identity)."""
         self.grace = grace
         self._end_call = end_call
         self._timer: asyncio.Task[None] | None = None
         self._dropped_at = 0.0
         self._closed = False
+        self.hung_up = False
+        """True once the caller left on purpose (hang-up, removal): the session ends."""
 
     @property
     def waiting(self) -> bool:
@@ -54,13 +65,14 @@ class ReconnectWatch:
         reason = getattr(participant, "disconnect_reason", None)
         reason_name = _reason_name(reason)
         if reason in DELIBERATE_LEAVE_REASONS or self.grace <= 0:
+            self.hung_up = reason in DELIBERATE_LEAVE_REASONS
             self._end(f"caller left ({reason_name})")
             return
         if self.waiting:
             return
         logger.info(
-            "caller %s dropped (%s); waiting up to %gs for them to rejoin",
-            self.identity,
+            "%s dropped (%s); waiting up to %gs for them to rejoin",
+            self.label,
             reason_name,
             self.grace,
         )
@@ -73,9 +85,7 @@ class ReconnectWatch:
         assert self._timer is not None
         self._timer.cancel()
         self._timer = None
-        logger.info(
-            "caller %s rejoined after %.1fs", self.identity, time.monotonic() - self._dropped_at
-        )
+        logger.info("%s rejoined after %.1fs", self.label, time.monotonic() - self._dropped_at)
 
     async def _expire(self) -> None:
         await asyncio.sleep(self.grace)

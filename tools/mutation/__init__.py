@@ -1,0 +1,1 @@
+"""Mutation testing of Frontdesk's core: ``python -m tools.mutation`` (see README, "Mutation testing")."""

@@ -1,0 +1,5 @@
+import sys
+
+from tools.mutation.runner import main
+
+sys.exit(main())
