@@ -28,12 +28,6 @@ def workflow() -> Workflow:
     return load_workflow(ROOT / "config.toml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since issue 12 the new agent speaks the route's say line before its generated reply "
-    "(two 'listening' events of the new agent); the recorder skips the old agent's, not yet the "
-    "say line's: 2 writes per handoff turn with a say line (issue 17, not done)",
-)
 async def test_a_handoff_turn_is_persisted_in_one_round_trip(
     workflow: Workflow,
     redis_client: Any,

@@ -95,6 +95,7 @@ class SessionRecorder:
         self._calls: list[CallRecord] = list(resumed_from.calls) if resumed_from else []
         self.writer: SessionWriter | None = None
         self._sent_meta: dict[str, Any] = {}
+        self._awaiting_arrival = False  # a done callback is set on the arrival reply
         self._claim_lock = asyncio.Lock()
         self._closing = False
         self.lease: Lease | None = None
@@ -250,8 +251,24 @@ class SessionRecorder:
         # In a handoff turn the old agent listens once before the new one replies: that is
         # not the end of the caller's turn, so the write waits for the new agent's reply (one
         # write per caller turn, handoff turns included).
-        if event.new_state == "listening" and not self._handing_off():
-            self.capture()
+        # The route's say line before that reply ends in listening too: the write waits for
+        # the reply itself.
+        if event.new_state != "listening" or self._handing_off():
+            return
+        data: CallerData = self._session.userdata
+        reply = data.arrival_reply
+        if reply is not None and not reply.done():
+            if not self._awaiting_arrival:
+                self._awaiting_arrival = True
+                reply.add_done_callback(self._on_arrival_reply_done)
+            return
+        self.capture()
+
+    def _on_arrival_reply_done(self, _reply: object) -> None:
+        self._awaiting_arrival = False
+        data: CallerData = self._session.userdata
+        data.arrival_reply = None
+        self.capture()
 
     def _handing_off(self) -> bool:
         """True between a transfer and the new agent starting (its ``agent_handoff`` item)."""
