@@ -22,6 +22,7 @@ from .models import (
     SessionState,
     SessionSummary,
 )
+from .recent import RecentSession, StoredItems
 from .redis_store import RedisSessionStore, StoreSettings
 from .resume import ResumePlan, plan_resume
 from .store import (
@@ -42,6 +43,7 @@ __all__ = [
     "EmbeddedRedis",
     "HandoffEntry",
     "Lease",
+    "RecentSession",
     "RedisSessionStore",
     "ResumePlan",
     "SessionAdmin",
@@ -54,6 +56,7 @@ __all__ = [
     "SessionWriter",
     "SessionWrites",
     "StoreSettings",
+    "StoredItems",
     "caller_hash",
     "caller_secret_from_env",
     "connect_redis",

@@ -81,6 +81,7 @@ from .models import (
     encode_meta,
     encode_meta_update,
 )
+from .recent import RecentSession, StoredItems, split_snapshot, structure_problem
 from .redis_errors import check_status, redis_errors, text
 from .scripts import Scripts
 from .store import Lease, WriteAcknowledgement
@@ -389,6 +390,28 @@ class RedisSessionStore:
         costs a bounded read). Types, bookkeeping and both size bounds are checked before
         anything is decoded; a session failing any of them is quarantined.
         """
+        meta, snap, tail = await self._read(session_id)
+        try:
+            return _decode_session(session_id, meta, snap, tail)
+        except ValueError as exc:
+            raise await self._quarantine_session(session_id, str(exc).splitlines()[0]) from None
+
+    async def load_recent(self, session_id: str, *, window: int) -> RecentSession:
+        """See :meth:`.store.SessionLookup.load_recent`: :meth:`load` decoding only the latest items.
+
+        The same round trip and checks as :meth:`load`; then the meta and the latest ``window``
+        items are decoded (strictly, as :meth:`load` decodes them) and the items before them
+        kept as stored bytes after a structural check (:mod:`.recent`). ``window`` < 1, or a
+        session of at most ``window`` items, decodes everything.
+        """
+        meta, snap, tail = await self._read(session_id)
+        try:
+            return _decode_recent(session_id, meta, snap, tail, window)
+        except ValueError as exc:
+            raise await self._quarantine_session(session_id, str(exc).splitlines()[0]) from None
+
+    async def _read(self, session_id: str) -> tuple[dict[bytes, bytes], bytes, list[bytes]]:
+        """``(meta, snap, list elements)`` of a session, checked but not decoded (see :meth:`load`)."""
         keys = self._keys.session(session_id)
         meta_key, items_key, snap_key, fence_key, _ = keys
         # (A Lua script would copy the ~1 MB snapshot into Lua and back: about twice as slow at
@@ -430,10 +453,7 @@ class RedisSessionStore:
         too_large = self._size_problem(meta, int(tail_len), snap or b"", tail)
         if too_large is not None:
             raise await self._quarantine_session(session_id, too_large)
-        try:
-            return _decode_session(session_id, meta, snap or b"", tail)
-        except ValueError as exc:
-            raise await self._quarantine_session(session_id, str(exc).splitlines()[0]) from None
+        return meta, bytes(snap or b""), tail
 
     def _size_problem(
         self, meta: dict[bytes, bytes], tail_len: int, snap: bytes, tail: Sequence[bytes]
@@ -541,10 +561,8 @@ class RedisSessionStore:
         return await self.admin.forget_caller(caller_identity)
 
 
-def _decode_session(
-    session_id: str, stored_meta: dict[bytes, bytes], snap: bytes, tail: Sequence[bytes]
-) -> SessionState:
-    """A stored session from the load's replies; ``ValueError`` says what is wrong."""
+def _decode_meta(session_id: str, stored_meta: dict[bytes, bytes]) -> tuple[SessionMeta, int]:
+    """``(meta, _snap_n)`` from the stored meta hash; ``ValueError`` says what is wrong."""
     raw = {bytes(field).decode("utf-8"): bytes(value) for field, value in stored_meta.items()}
     snap_n = int(raw.pop(SNAP_N, b"0"))
     if "schema_version" not in raw:
@@ -557,6 +575,12 @@ def _decode_session(
     meta: SessionMeta = decode_meta(raw)
     if meta.session_id != session_id:
         raise ValueError(f"meta names session {meta.session_id!r}")
+    if snap_n < 0:
+        raise ValueError(f"meta says the snapshot holds {snap_n} items")
+    return meta, snap_n
+
+
+def _decode_items(snap: bytes, snap_n: int, tail: Sequence[bytes]) -> list[Any]:
     items: list[Any] = orjson.loads(b"[" + bytes(snap) + b"]") if snap else []
     if len(items) != snap_n:
         raise ValueError(f"snapshot holds {len(items)} items, meta says {snap_n}")
@@ -564,4 +588,62 @@ def _decode_session(
     for position, item in enumerate(items):
         if type(item) is not dict:
             raise ValueError(f"chat item {position} is not a JSON object")
+    return items
+
+
+def _decode_session(
+    session_id: str, stored_meta: dict[bytes, bytes], snap: bytes, tail: Sequence[bytes]
+) -> SessionState:
+    """A stored session from the load's replies; ``ValueError`` says what is wrong."""
+    meta, snap_n = _decode_meta(session_id, stored_meta)
+    items = _decode_items(snap, snap_n, tail)
     return SessionState.model_construct(**dict(meta), items=items)
+
+
+def _decode_recent(
+    session_id: str,
+    stored_meta: dict[bytes, bytes],
+    snap: bytes,
+    tail: Sequence[bytes],
+    window: int,
+) -> RecentSession:
+    """A stored session with only its latest ``window`` items decoded (see :mod:`.recent`)."""
+    meta, snap_n = _decode_meta(session_id, stored_meta)
+    total = snap_n + len(tail)
+    latest: list[Any]
+    if window < 1 or total <= window:
+        items = _decode_items(snap, snap_n, tail)
+        state = SessionState.model_construct(**dict(meta), items=items)
+        return RecentSession(state=state, earlier=StoredItems(session_id=session_id, count=0))
+    from_list = min(window, len(tail))
+    elements = list(tail[len(tail) - from_list :])
+    latest = [orjson.loads(element) for element in elements]
+    snap_end = len(snap)
+    if from_list < window:
+        split = split_snapshot(snap, window - from_list) if snap else None
+        if split is None:  # no usable boundaries: decode it all, split the decoded list
+            items = _decode_items(snap, snap_n, tail)
+            cut = len(items) - window
+            state = SessionState.model_construct(**dict(meta), items=items[cut:])
+            return RecentSession(state=state, earlier=StoredItems.of_items(session_id, items[:cut]))
+        snap_end, from_snap = split
+        latest = [*from_snap, *latest]
+        snap_end -= 1  # the comma before the first decoded item is not part of the earlier run
+    for position, item in enumerate(latest, start=total - len(latest)):
+        if type(item) is not dict:
+            raise ValueError(f"chat item {position} is not a JSON object")
+    earlier_elements = tail[: len(tail) - from_list]
+    count = total - len(latest)
+    problem = structure_problem(snap, snap_end, earlier_elements, count)
+    if problem is not None:
+        raise ValueError(problem)
+    earlier = StoredItems(
+        session_id=session_id,
+        count=count,
+        snap=snap,
+        snap_end=snap_end,
+        elements=earlier_elements,
+    )
+    return RecentSession(
+        state=SessionState.model_construct(**dict(meta), items=latest), earlier=earlier
+    )

@@ -7,7 +7,8 @@ workflows code can be tested against any implementation and the Redis details st
 - :class:`SessionOwnership` (claim, renew, release) and :class:`SessionWrites` (create, append,
   rewrite, mark_ended): :class:`CallStore`, both together, is what a live call's recorder needs;
   the :class:`~.writer.SessionWriter` needs only the writes;
-- :class:`SessionLookup` (find_by_caller, load, quarantine): what resuming a caller needs;
+- :class:`SessionLookup` (find_by_caller, load, load_recent, quarantine): what resuming a caller
+  needs;
 - :class:`SessionAdmin` (list_sessions, load, delete, forget_caller): what the CLI needs;
 - :class:`SessionStore`: all of them, what one backend provides.
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .models import SessionState, SessionSummary
+from .recent import RecentSession
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,6 +133,16 @@ class SessionLookup(Protocol):
 
         "Corrupt" includes damaged ownership bookkeeping and a session over the store's size
         bound: decoding an unbounded history would stall every call on the worker.
+        """
+        ...
+
+    async def load_recent(self, session_id: str, *, window: int) -> RecentSession:
+        """Read a session decoding only its latest ``window`` chat items (what a resume needs).
+
+        The items before them come back as stored (``RecentSession.earlier``), checked only
+        structurally; decoding them later raises ``ValueError`` when they are damaged. The
+        rest is as :meth:`load`: a corrupt session (in its meta, bookkeeping, bounds, window or
+        the structure of its older items) is quarantined and ``CorruptStateError`` raised.
         """
         ...
 

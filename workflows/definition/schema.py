@@ -457,6 +457,13 @@ class ResumeSection(_Strict):
         default=True,
         description="A deliberate hang-up ends the session: a later call starts fresh.",
     )
+    context_items: int = Field(
+        default=100,
+        ge=0,
+        description="How many of the latest stored chat items a resume rebuilds as LiveKit items: "
+        "the most the resumed agent's model sees (its route's context policy cuts it further); "
+        "older items stay stored JSON for the transcript and full rewrites. 0: every item.",
+    )
 
     def trust_for(self, kind: str) -> TrustMode:
         """The trust mode of a caller kind (``sip`` or ``web``)."""

@@ -35,6 +35,7 @@ from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.store import CallStore, Lease
 from frontdesk.state.writer import SessionWriter
 from frontdesk.workflows.definition import StateSection, Workflow
+from frontdesk.workflows.runtime.earlier import EarlierItems
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def serialize_items(items: list[Any]) -> list[dict[str, Any]]:
     """LiveKit chat items in their own serialised form (timestamps kept: results order by them)."""
     serialized: list[dict[str, Any]] = ChatContext(items).to_dict(exclude_timestamp=False)["items"]
     return serialized
+
+
+def _caller_messages(items: list[dict[str, Any]]) -> int:
+    return sum(1 for item in items if item.get("type") == "message" and item.get("role") == "user")
 
 
 def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[str, Any]:
@@ -75,6 +80,7 @@ class SessionRecorder:
         caller_identity: str | None,
         caller_secret: bytes,
         resumed_from: SessionState | None = None,
+        earlier: EarlierItems | None = None,
         held: bool = False,
         reindex: bool = False,
         sealer: Sealer | None = None,
@@ -87,6 +93,14 @@ class SessionRecorder:
         self._owner = owner
         self._caller_identity = caller_identity
         self._resumed_from = resumed_from
+        self._earlier = earlier
+        """The stored items older than ``resumed_from.items`` (a resume rebuilds only the latest)."""
+        self._earlier_turns = (
+            max(0, resumed_from.turns - _caller_messages(resumed_from.items))
+            if resumed_from is not None and earlier is not None
+            else 0
+        )
+        """Caller turns among the earlier items (the stored count, less the rebuilt window's)."""
         self._created_at = resumed_from.created_at if resumed_from is not None else time.time()
         self._persisted: set[str] = (
             {item["id"] for item in resumed_from.items} if resumed_from else set()
@@ -121,7 +135,7 @@ class SessionRecorder:
 
     @property
     def turns(self) -> int:
-        return sum(
+        return self._earlier_turns + sum(
             1
             for item in self._session.history.items
             if item.type == "message" and item.role == "user"
@@ -194,7 +208,8 @@ class SessionRecorder:
         self.writer = SessionWriter(
             store=self._store,
             lease=lease,
-            base_len=len(stored.items),
+            base_len=len(stored.items)
+            + (self._earlier.count if stored is self._resumed_from and self._earlier else 0),
             full_state=self.full_state,
             queue_limit=self._settings.queue_limit,
         )
@@ -314,13 +329,18 @@ class SessionRecorder:
         ]
 
     def _stored_items(self) -> list[dict[str, Any]]:
-        """Every item to store, in order: originals as stored, the others serialised now."""
+        """Every item to store, in order: originals as stored, the others serialised now.
+
+        A resumed call's earlier items (older than what the resume rebuilt) come first, as
+        stored; found corrupt, they are left out (the damaged copy is quarantined).
+        """
+        earlier = self._earlier.items() if self._earlier is not None else []
         live = [item for item in self._session.history.items if item.id not in self._excluded]
         if not self._originals:
-            return serialize_items(live)
+            return [*earlier, *serialize_items(live)]
         # the originals first (the redacted live copy may lack some), then what came after
         newer = serialize_items([item for item in live if item.id not in self._originals])
-        return [*self._originals.values(), *newer]
+        return [*earlier, *self._originals.values(), *newer]
 
     def _meta(self) -> dict[str, Any]:
         return meta_of(self._session.userdata, turns=self.turns, calls=self._calls)

@@ -15,6 +15,7 @@ the call goes on unpersisted while the writer keeps retrying.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -47,6 +48,8 @@ from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
+from frontdesk.workflows.runtime.chat_items import chat_context
+from frontdesk.workflows.runtime.earlier import EarlierItems
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -109,6 +112,8 @@ class Call:
     """Set when the caller resumed by caller ID and must verify before sensitive data returns."""
     trust: TrustMode | None = None
     guard: CallGuard | None = None
+    earlier: EarlierItems | None = None
+    """A resumed call's stored items older than the rebuilt window (not in ``session.history``)."""
 
     @property
     def ended_reason(self) -> str | None:
@@ -124,7 +129,9 @@ class Call:
         return self.session.userdata
 
     def transcript(self) -> Transcript:
-        return build_transcript(self.session_id, self.session.history.items)
+        """Everything said in the session: the earlier stored items, then ``session.history``."""
+        earlier = self.earlier.transcript_items() if self.earlier is not None else []
+        return build_transcript(self.session_id, [*earlier, *self.session.history.items])
 
     async def flush(self, timeout: float = CLOSE_FLUSH_TIMEOUT) -> bool:
         """Persist everything so far; True once Redis has acknowledged it (or nothing to persist)."""
@@ -152,6 +159,8 @@ class Call:
             await asyncio.wait_for(self.session.aclose(), SESSION_CLOSE_TIMEOUT)
         except Exception as exc:  # a session that fails or hangs closing must not lose the save
             logger.warning("session %s: closing the AgentSession failed: %r", self.session_id, exc)
+        if self.earlier is not None:
+            await self.earlier.check()  # (quarantines damaged older items before the last save)
         transcript = self.transcript()
         record = CallRecord(
             started_at=self.started_at,
@@ -201,13 +210,16 @@ class CallReport(CallRecord):
 
 @dataclass(frozen=True)
 class ResumeLookup:
-    """How a call starts, and the stored history already decoded into LiveKit items."""
+    """How a call starts, and the latest stored items already decoded into LiveKit items."""
 
     plan: ResumePlan
     history: ChatContext | None
+    """The latest ``[state.resume] context_items`` stored items (all of them in a short call)."""
     trust: TrustMode = "caller_id"
     index_caller: bool = True
     """False when this call must not become the caller's latest session (a locked-out identity)."""
+    earlier: EarlierItems | None = None
+    """The stored items before ``history``, kept as stored (None: there are none)."""
 
 
 def _fresh(workflow: Workflow, reason: str) -> ResumePlan:
@@ -267,6 +279,7 @@ async def find_resume_plan(
     trust = persistence.settings.resume.trust_for(caller_kind)
     state: SessionState | None = None
     history: ChatContext | None = None
+    earlier: EarlierItems | None = None
     started_ns, quarantined = time.time_ns(), False
     if caller_identity:
         store: SessionLookup = persistence.store
@@ -283,8 +296,16 @@ async def find_resume_plan(
                     index_caller=not locked,
                 )  # fmt: skip
             if session_id is not None:
-                state = open_state(await store.load(session_id), workflow, persistence)
+                window = persistence.settings.resume.context_items
+                recent = await store.load_recent(session_id, window=window)
+                state = open_state(recent.state, workflow, persistence)
                 history = _decode_history(state)
+                if recent.earlier.count:
+                    earlier = EarlierItems(
+                        recent.earlier,
+                        keys=persistence.keys if workflow.sensitive_fields else None,
+                        quarantine=functools.partial(store.quarantine, session_id),
+                    )
                 if history is None:
                     await store.quarantine(session_id, "stored items are not LiveKit chat items")
                     state, quarantined = None, True
@@ -320,7 +341,13 @@ async def find_resume_plan(
     telemetry.call_started(
         workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
     )
-    return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
+    resumed = state is not None and plan.kind == "resume"
+    return ResumeLookup(
+        plan=plan,
+        history=history if state is not None else None,
+        trust=trust,
+        earlier=earlier if resumed else None,
+    )
 
 
 def open_state(state: SessionState, workflow: Workflow, persistence: Persistence) -> SessionState:
@@ -339,7 +366,7 @@ def _owned_by(state: SessionState, identity: str, persistence: Persistence) -> b
 
 def _decode_history(state: SessionState) -> ChatContext | None:
     try:
-        return ChatContext.from_dict({"items": state.items})
+        return chat_context(state.items)
     except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
         logger.warning("session %s: stored items do not decode: %s", state.session_id, exc)
         return None
@@ -398,6 +425,7 @@ async def start_call(
     history: ChatContext | None = None
     agent_ctx: ChatContext | None = None
     gate: VerificationGate | None = None
+    earlier: EarlierItems | None = None
     if state is not None and plan is not None:
         data.fields = valid_caller_data(workflow, state.caller_data, session_id=state.session_id)
         if lookup is not None and lookup.trust == "caller_id+verify" and identity_key:
@@ -409,13 +437,16 @@ async def start_call(
             data.greeted = set(state.greeted)
             data.handoff_trail = list(state.handoff_trail)
             history = lookup.history if lookup is not None else None
+            earlier = lookup.earlier if lookup is not None else None
             assert history is not None  # a resumable state always comes with its history
             if gate is not None:
-                history = withheld_history(
-                    history,
-                    [*gate.withheld.values(), *gate.stored.values()],
-                    sensitive_finders(workflow),
-                )
+                hidden = [*gate.withheld.values(), *gate.stored.values()]
+                finders = sensitive_finders(workflow)
+                history = withheld_history(history, hidden, finders)
+                if earlier is not None:
+                    earlier.redact = functools.partial(
+                        withheld_history, values=hidden, finders=finders
+                    )
             agent_ctx = await cap_for_resume(workflow, state, agent_name, history)
         logger.info("session %s: %s on '%s' (%s)", session_id, plan.kind, agent_name, plan.reason)
         if gate is not None:
@@ -466,6 +497,7 @@ async def start_call(
         started_at=time.time(),
         persistence=persistence,
         guard=guard,
+        earlier=earlier,
     )
     call.gate = gate
     call.trust = lookup.trust if lookup is not None else None
@@ -481,6 +513,7 @@ async def start_call(
             caller_identity=identity_key if index else None,
             caller_secret=persistence.caller_secret,
             resumed_from=state if entry == "resume" else None,
+            earlier=earlier,
             held=held,
             sealer=_sealer(workflow, persistence, data),
             reindex=bool(
@@ -515,6 +548,8 @@ async def start_call(
     if call.recorder is not None:
         call.recorder.attach()
         call.recorder.capture()
+    if earlier is not None:
+        earlier.check_soon()  # the older stored items, validated in the background
     return call
 
 
@@ -614,8 +649,10 @@ async def cap_for_resume(
 ) -> ChatContext:
     """The resumed agent's context: the saved history, capped like a handoff into it would be.
 
-    A ``summary`` route is resumed with the full history instead: summarising would put a model
-    call on the reconnect path.
+    ``history`` is what the resume rebuilt: the latest ``[state.resume] context_items`` items,
+    so a ``full`` route resumes with those. A ``summary`` route is resumed like a ``full`` one:
+    summarising would put a model call on the reconnect path. A tool output whose call is
+    older than the window is left out (LiveKit would drop it with a warning).
     """
     policy = ContextPolicy(kind="full")
     last = state.handoff_trail[-1] if state.handoff_trail else None
@@ -623,4 +660,13 @@ async def cap_for_resume(
         for route in workflow.agent(last.from_agent).handoffs:
             if route.to == agent and route.policy.kind != "summary":
                 policy = route.policy
-    return await context_for_handoff(policy, history, summarizer=None)
+    context = await context_for_handoff(policy, history, summarizer=None)
+    calls = {item.call_id for item in context.items if item.type == "function_call"}
+    orphans = [
+        item
+        for item in context.items
+        if item.type == "function_call_output" and item.call_id not in calls
+    ]
+    for item in orphans:
+        context.items.remove(item)
+    return context
