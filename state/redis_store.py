@@ -46,6 +46,10 @@ Why this shape:
   claim of this id succeeds. (Resetting only the damaged key and keeping the data would resume
   a history whose writers were not fenced.) Writes refuse such a session without writing
   anything, and a release leaves it alone.
+* **A resume decodes a window** (:meth:`RedisSessionStore.load_recent`, :mod:`.recent`): the
+  same read, but only the latest items are decoded; the older ones are returned as the stored
+  bytes after a structural check, so a 1,000-turn resume does not parse ~1 MB of JSON before
+  the caller hears the agent.
 * **Bounded loads.** Decoding is the cost of a load, so the load's transaction reads the sizes
   (``_snap_n``, ``LLEN``) with the data, fetches at most ``max_items`` list elements, and checks
   both bounds before decoding anything; a flooded session costs one bounded read and a

@@ -140,7 +140,11 @@ class EarlierItems:
             self._stored.count,
             reason,
         )
-        self._quarantined = asyncio.get_running_loop().create_task(self._move_aside(reason))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # read outside the call's event loop: nothing can be moved now
+            return
+        self._quarantined = loop.create_task(self._move_aside(reason))
 
     async def _move_aside(self, reason: str) -> None:
         try:
