@@ -7,11 +7,14 @@ into the error its caller raises.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
@@ -51,6 +54,21 @@ def redis_errors(session_id: str | None, action: str) -> Iterator[None]:
         raise StateUnavailableError(
             f"Redis is unreachable while {action} {where}: {type(exc).__name__}: {exc}"
         ) from exc
+    except ClusterError as exc:
+        # 'TTL exhausted.': redis-py followed MOVED/ASK/TRYAGAIN as often as it does and the
+        # slot is still moving (a reshard); transient, so the writer retries it (see .cluster).
+        raise StateUnavailableError(
+            f"Redis Cluster is moving the slot of {where} while {action} it: {exc}"
+        ) from exc
+    except (AttributeError, TypeError) as exc:
+        if not raised_in_redis_transport(exc):
+            raise
+        # redis-py's cluster client closed the connection while this command used it (it
+        # closes every connection on CLUSTER DOWN; see .cluster and redis-py issue #4287).
+        raise StateUnavailableError(
+            f"Redis connection closed under a command while {action} {where}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     except ResponseError as exc:
         if "WRONGTYPE" in str(exc):
             raise CorruptStateError(
@@ -59,6 +77,20 @@ def redis_errors(session_id: str | None, action: str) -> Iterator[None]:
         raise StateError(f"Redis refused {action} {where}: {exc}") from exc
     except (RedisError, RedisClusterException) as exc:
         raise StateError(f"Redis failed {action} {where}: {exc}") from exc
+
+
+def raised_in_redis_transport(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside redis-py or asyncio's streams, not in our code.
+
+    A connection disconnected by another task has ``_writer``/``_reader`` set to None, or a
+    transport whose internals were torn down: the write then fails with ``AttributeError`` or
+    ``TypeError`` deep in redis-py or asyncio instead of ``ConnectionError``.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    parts = Path(frames[-1].filename).parts
+    return "asyncio" in parts or ("redis" in parts and "site-packages" in parts)
 
 
 def text(value: object) -> str:
