@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.topology import LocalCluster
 from frontdesk.state import connect_redis
+from frontdesk.state.durability import ReplicaWait
 from frontdesk.state.identity import namespaced_identity
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.runtime import start_call
@@ -215,6 +216,8 @@ async def test_a_master_killed_mid_call_fails_over_to_its_replica_and_every_call
     client = connect_redis(cluster.seed_url, mode="cluster")
     persistence = persistence_on(client, workflow, durability="replica")
     store: Any = persistence.store
+    acknowledgement = store.acknowledgement
+    assert isinstance(acknowledgement, ReplicaWait)
     stop = asyncio.Event()
     calls = [PlayedCall(caller=f"+1555600{i:04d}", lines=call_lines(0)) for i in range(9)]
     tasks = [
@@ -282,9 +285,13 @@ async def test_a_master_killed_mid_call_fails_over_to_its_replica_and_every_call
             f"turns acknowledged before the kill={acked_at_kill} "
             f"replica promoted and cluster ok after {promoted_after:.1f}s, old master back as "
             f"its replica after {rejoined_after:.1f}s "
-            f"turns in all={sum(len(c.lines) for c in calls)} lost={lost} duplicated={duplicated}"
+            f"turns in all={sum(len(c.lines) for c in calls)} lost={lost} duplicated={duplicated} "
+            f"WAITs={acknowledgement.waits} short of a replica={acknowledgement.shortfalls}"
         )
         assert on_victim >= 1
+        # durability = "replica" worked on the cluster: every write was followed by a WAIT on
+        # its slot's master.
+        assert acknowledgement.waits >= sum(len(c.acked) for c in calls)
         assert lost == 0 and duplicated == 0
     finally:
         await client.aclose()
