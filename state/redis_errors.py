@@ -19,6 +19,7 @@ from redis.exceptions import (
     RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +34,14 @@ from frontdesk.errors import (
 )
 
 from .store import Lease
+
+_CLUSTER_RECONFIGURING = (
+    "cannot be connected",
+    "slots are not covered",
+    "could not agree on a valid slots cache",
+)
+"""What redis-py's cluster client says when it cannot build a slot map (``NodesManager.initialize``):
+every node unreachable, slots uncovered or nodes disagreeing, as during a failover."""
 
 
 @contextmanager
@@ -60,6 +69,15 @@ def redis_errors(session_id: str | None, action: str) -> Iterator[None]:
         raise StateUnavailableError(
             f"Redis Cluster is moving the slot of {where} while {action} it: {exc}"
         ) from exc
+    except RedisClusterException as exc:
+        if not isinstance(exc, SlotNotCoveredError) and not any(
+            sign in str(exc) for sign in _CLUSTER_RECONFIGURING
+        ):
+            raise StateError(f"Redis failed {action} {where}: {exc}") from exc
+        # The client could not (re)build its slot map: nodes down or disagreeing mid-failover.
+        raise StateUnavailableError(
+            f"Redis Cluster is reconfiguring while {action} {where}: {exc}"
+        ) from exc
     except (AttributeError, TypeError) as exc:
         if not raised_in_redis_transport(exc):
             raise
@@ -75,7 +93,7 @@ def redis_errors(session_id: str | None, action: str) -> Iterator[None]:
                 f"{where}: a stored key has the wrong Redis type ({action}): {exc}"
             ) from exc
         raise StateError(f"Redis refused {action} {where}: {exc}") from exc
-    except (RedisError, RedisClusterException) as exc:
+    except RedisError as exc:
         raise StateError(f"Redis failed {action} {where}: {exc}") from exc
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from redis.asyncio.connection import Connection
-from redis.exceptions import ClusterError
+from redis.exceptions import ClusterError, RedisClusterException, SlotNotCoveredError
 
 from frontdesk.errors import StateError, StateUnavailableError
 from frontdesk.state.cluster import REINITIALIZE_STEPS, SlotRoutedCluster
@@ -45,3 +45,25 @@ def test_cluster_mode_builds_a_client_routed_by_slot_that_never_closes_itself_on
     client = connect_redis("redis://127.0.0.1:7000", mode="cluster")
     assert isinstance(client, SlotRoutedCluster)
     assert client.reinitialize_steps == REINITIALIZE_STEPS == 0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SlotNotCoveredError('Slot "12" not covered by the cluster.'),
+        RedisClusterException("Redis Cluster cannot be connected. Please provide at least one"),
+        RedisClusterException("All slots are not covered after query all startup_nodes."),
+    ],
+)
+def test_a_cluster_client_that_cannot_rebuild_its_slot_map_is_an_outage(
+    error: RedisClusterException,
+) -> None:
+    with pytest.raises(StateUnavailableError, match="reconfiguring"), redis_errors("s1", "x"):
+        raise error
+
+
+def test_a_cluster_usage_error_stays_a_refusal() -> None:
+    refused = pytest.raises(StateError, match="same key slot")
+    with refused as caught, redis_errors("s1", "appending to"):
+        raise RedisClusterException("EVALSHA - all keys must map to the same key slot")
+    assert not isinstance(caught.value, StateUnavailableError)
