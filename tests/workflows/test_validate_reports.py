@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,13 @@ when = "done"
 AGENT_KEYS = ", ".join(AgentConfig.model_fields)
 
 
+Validate = Callable[[str], tuple[int, list[str]]]
+
+
 @pytest.fixture
-def validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Validate:
     """``frontdesk validate`` on a config text, in this process: (exit code, stderr lines)."""
     monkeypatch.setattr(cli, "_setup_logging", lambda verbose: None)
     monkeypatch.chdir(tmp_path)
@@ -74,7 +80,9 @@ def line_of(text: str, needle: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
-def test_schema_and_cross_reference_problems_come_in_one_run_sorted_by_line(validate) -> None:  # type: ignore[no-untyped-def]
+def test_schema_and_cross_reference_problems_come_in_one_run_sorted_by_line(
+    validate: Validate,
+) -> None:
     text = CONFIG.replace('to = "back"', 'to = "bakc"').replace("collects =", "colects =")
     code, problems = validate(text)
     assert code == 2
@@ -88,7 +96,9 @@ def test_schema_and_cross_reference_problems_come_in_one_run_sorted_by_line(vali
     ]
 
 
-def test_a_cross_reference_is_checked_while_another_table_has_a_schema_error(validate) -> None:  # type: ignore[no-untyped-def]
+def test_a_cross_reference_is_checked_while_another_table_has_a_schema_error(
+    validate: Validate,
+) -> None:
     # the schema error comes later in the file than the route: sorting puts the route first
     text = CONFIG.replace('start = "front"', 'start = "frnt"').replace(
         'collects = ["email"]', 'collects = ["emial"]\ngreeting = 5'
@@ -105,7 +115,7 @@ def test_a_cross_reference_is_checked_while_another_table_has_a_schema_error(val
     ]
 
 
-def test_what_was_taken_out_to_check_the_rest_is_never_reported(validate) -> None:  # type: ignore[no-untyped-def]
+def test_what_was_taken_out_to_check_the_rest_is_never_reported(validate: Validate) -> None:
     """An agent lacking its instructions is still an agent routes may lead to (and its own
     routes are still checked); a route whose target is not a valid name does not make its
     target 'unreachable'."""
@@ -128,7 +138,7 @@ def test_what_was_taken_out_to_check_the_rest_is_never_reported(validate) -> Non
     ]
 
 
-def test_a_config_with_only_cross_reference_problems_lists_them_by_line(validate) -> None:  # type: ignore[no-untyped-def]
+def test_a_config_with_only_cross_reference_problems_lists_them_by_line(validate: Validate) -> None:
     text = CONFIG.replace('to = "front"', 'to = "frnt"').replace('start = "front"', 'start = "x"')
     code, problems = validate(text)
     assert code == 2
@@ -166,7 +176,7 @@ def test_a_config_with_only_cross_reference_problems_lists_them_by_line(validate
     ],
 )
 def test_unknown_key_lists_the_keys_of_its_table_from_the_model(
-    validate,  # type: ignore[no-untyped-def]
+    validate: Validate,
     section: str,
     typo: str,
     model: type[BaseModel],
