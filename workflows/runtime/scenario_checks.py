@@ -17,17 +17,43 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from frontdesk.errors import ScenarioError
 from frontdesk.workflows.definition import KeyLocator, Workflow, format_path
 from frontdesk.workflows.definition.checks import did_you_mean
 from frontdesk.workflows.definition.loader import by_line
 
-if TYPE_CHECKING:
-    from frontdesk.workflows.runtime.simulate import Scenario
+
+class _Tool(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class _Turn(Protocol):
+    @property
+    def expect_agent(self) -> str | None: ...
+    @property
+    def expect_data(self) -> Mapping[str, Any] | None: ...
+    @property
+    def expect_tool(self) -> _Tool | None: ...
+
+
+class Scenario(Protocol):
+    """What these checks read of a :class:`~frontdesk.workflows.runtime.simulate.Scenario`."""
+
+    @property
+    def source(self) -> Path | None: ...
+    @property
+    def config(self) -> str | None: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def turn(self) -> Sequence[_Turn]: ...
+    def config_path(self) -> Path | None: ...
+
 
 # --------------------------------------------------------------------------- turn numbers
 
