@@ -226,6 +226,22 @@ def test_an_expected_value_is_a_scalar_or_a_list(simulate: Simulate) -> None:
 
 
 @pytest.mark.parametrize(
+    ("depth", "problem"),
+    [
+        (30, "tables and arrays are nested more than 20 levels deep"),
+        (5000, "not valid TOML: arrays or tables nested too deeply"),
+    ],
+)
+def test_a_deeply_nested_expected_value_is_a_clear_error(
+    simulate: Simulate, depth: int, problem: str
+) -> None:
+    nested = "[" * depth + "]" * depth
+    code, out, err = simulate(CALL.replace('"AC-48213" }', nested + " }"))
+    assert (code, out) == (2, "")
+    assert err.strip() == f"error: call.toml: {problem}"
+
+
+@pytest.mark.parametrize(
     ("expected", "stored", "same"),
     [
         (4, 4, True),

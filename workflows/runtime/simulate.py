@@ -53,7 +53,7 @@ from pydantic import (
 from frontdesk.errors import ScenarioError
 from frontdesk.workflows.definition import KeyLocator, Workflow
 from frontdesk.workflows.definition.checks import describe_error
-from frontdesk.workflows.definition.loader import by_line
+from frontdesk.workflows.definition.loader import MAX_NESTING, _nesting, by_line
 from frontdesk.workflows.runtime.scenario_checks import (
     check_expected_value,
     check_scenario,
@@ -232,6 +232,12 @@ def parse_scenario(text: str, *, source: Path | None = None) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{name}: not valid TOML: arrays or tables nested too deeply") from None
+    if _nesting(data) > MAX_NESTING:
+        raise ScenarioError(
+            f"{name}: tables and arrays are nested more than {MAX_NESTING} levels deep"
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
