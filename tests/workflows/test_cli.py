@@ -99,7 +99,7 @@ def test_malformed_scenario_exits_two_with_key_path(tmp_path: Path) -> None:
     scenario.write_text(PASSING.replace("expect_agent", "expect_agnet", 1))
     done = frontdesk("simulate", str(scenario), "--no-state")
     assert done.returncode == 2
-    assert "turn[0].expect_agnet: unknown key" in done.stderr
+    assert "turn[1].expect_agnet: unknown key (allowed: say, event, expect_agent," in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -159,7 +159,7 @@ def test_sessions_commands_list_show_export_delete_and_forget_a_caller(
     def call_from(caller: str) -> None:
         scenario = tmp_path / f"{caller}.toml"
         scenario.write_text(PASSING.replace("+15551230000", caller))
-        code, out, err = run("simulate", str(scenario))
+        code, out, err = run("simulate", str(scenario), "--config", str(ROOT / "config.toml"))
         assert code == 0, out + err
 
     def listed_sessions() -> list[str]:

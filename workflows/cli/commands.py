@@ -66,6 +66,7 @@ from frontdesk.workflows.runtime import (
     reply_of,
     start_call,
 )
+from frontdesk.workflows.runtime.scenario_checks import check_scenario, scenario_config
 from frontdesk.workflows.worker import run_worker
 
 PROFILE_HELP = (
@@ -142,8 +143,8 @@ async def _run_scenario(
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    config_path = args.config or scenario.config_path() or _default_config()
-    workflow = _workflow(str(config_path) if config_path else None)
+    workflow = load_workflow(scenario_config(scenario, args.config))
+    check_scenario(scenario, workflow)  # every misnamed agent or field, before any call runs
     profile = _text_profile(workflow, args.profile)
     results = asyncio.run(
         _run_scenario(scenario, workflow, use_state=not args.no_state, profile=profile)
@@ -191,6 +192,7 @@ async def _run_demo(
 def cmd_demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(DEMO_SCENARIO)
     workflow = _workflow(args.config)
+    check_scenario(scenario, workflow)
     profile = _text_profile(workflow, args.profile)
     brain = "offline brain" if profile.offline else f"profile {profile.name}"
     console.print(
