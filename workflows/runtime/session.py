@@ -36,6 +36,7 @@ from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.pipeline import Pipeline
+from frontdesk.agents.transfer import CallLine
 from frontdesk.agents.userdata import CallerData
 from frontdesk.agents.verification import VerificationGate, withheld_history
 from frontdesk.errors import CorruptStateError, SessionNotFoundError, StateError
@@ -116,6 +117,11 @@ class Call:
         return self.guard.ended_reason if self.guard is not None else None
 
     @property
+    def transferred(self) -> bool:
+        """True once the caller was passed to a human (``[agents.<a>.transfer]``)."""
+        return self.session.userdata.transfer is not None
+
+    @property
     def resumed(self) -> bool:
         return self.plan is not None and self.plan.kind == "resume"
 
@@ -153,6 +159,9 @@ class Call:
         except Exception as exc:  # a session that fails or hangs closing must not lose the save
             logger.warning("session %s: closing the AgentSession failed: %r", self.session_id, exc)
         transcript = self.transcript()
+        if self.transferred:
+            assert self.userdata.transfer is not None
+            reason = f"transferred to a human ({self.userdata.transfer.mode})"
         record = CallRecord(
             started_at=self.started_at,
             ended_at=time.time(),
@@ -168,6 +177,8 @@ class Call:
             end = hung_up and (
                 self.persistence is None or self.persistence.settings.resume.end_on_hangup
             )
+            # passed to a human: never resumed as an AI call, whatever end_on_hangup says
+            end = end or self.transferred
             saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT, mark_ended=end)
             if not saved:
                 logger.error(
@@ -359,6 +370,7 @@ async def start_call(
     conn_options: SessionConnectOptions | None = None,
     caller_kind: CallerKind = "sip",
     resume_token: str | None = None,
+    line: CallLine | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
@@ -369,7 +381,8 @@ async def start_call(
     without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
     ``session_options`` are extra ``AgentSession`` arguments (e.g. its ``turn_handling``).
     ``conn_options`` are the profile's model timeouts and
-    retries (:func:`frontdesk.workflows.providers.session_conn_options`).
+    retries (:func:`frontdesk.workflows.providers.session_conn_options`). ``line`` is where the
+    caller is on LiveKit, for a transfer to a human (:mod:`frontdesk.agents.transfer`).
     """
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     identity_key = namespaced_identity(caller_kind, caller_identity) if caller_identity else None
@@ -393,6 +406,7 @@ async def start_call(
         else uuid.uuid4().hex
     )
     data = CallerData(session_id=session_id, caller_identity=caller_identity)
+    data.line = line
     entry: Entry = "call_start"
     agent_name = workflow.start
     history: ChatContext | None = None

@@ -22,6 +22,7 @@ from livekit.agents.voice.events import CloseEvent, MetricsCollectedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
 from frontdesk.agents.pipeline import Pipeline
+from frontdesk.agents.transfer import call_line_from_env
 from frontdesk.errors import StateError, WorkerSetupError
 from frontdesk.state.identity import caller_secret_from_env, identity_hint, namespaced_identity
 from frontdesk.state.tokens import TOKEN_ATTRIBUTE
@@ -290,6 +291,13 @@ async def entrypoint(ctx: JobContext) -> None:
         setup.profile_name,
     )
 
+    line = call_line_from_env(
+        room_name=ctx.room.name,
+        caller_identity=participant.identity,
+        caller_is_sip=kind == "sip",
+        end_call=lambda reason: ctx.shutdown(reason=reason),
+        briefing_tts=components.tts,
+    )
     try:
         persistence = await open_call_persistence(stack, workflow, owner=owner_id(ctx))
         call = await start_call(
@@ -301,6 +309,7 @@ async def entrypoint(ctx: JobContext) -> None:
             conn_options=session_conn_options(setup.profile),
             caller_kind=kind,
             resume_token=presented_resume_token(participant),
+            line=line,
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(
