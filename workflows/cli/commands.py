@@ -424,8 +424,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return inspect(args, _workflow(args.config))
 
 
+CONFIG_ENV = "FRONTDESK_CONFIG"
+"""The worker's config file when ``--config`` is not given (it is watched: live reload)."""
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
-    return run_worker(list(args.livekit_args), args.config or _default_config())
+    config = args.config or os.environ.get(CONFIG_ENV, "").strip() or _default_config()
+    return run_worker(list(args.livekit_args), config)
 
 
 # --------------------------------------------------------------------------- the parser

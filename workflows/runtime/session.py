@@ -47,7 +47,9 @@ from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
+from frontdesk.state.versions import WorkflowVersions
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
+from frontdesk.workflows.definition.versions import version_document, workflow_from_document
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -80,6 +82,9 @@ class Persistence:
 
     data_keys: DataKeys | None = None
     """Keys sealing sensitive fields at rest; None: derived from ``caller_secret`` (development)."""
+    versions: WorkflowVersions | None = None
+    """The workflow versions live sessions use (live reload); None: a resumed call always runs
+    the current workflow."""
 
     @property
     def secrets(self) -> tuple[bytes, ...]:
@@ -219,6 +224,9 @@ class ResumeLookup:
     trust: TrustMode = "caller_id"
     index_caller: bool = True
     """False when this call must not become the caller's latest session (a locked-out identity)."""
+    workflow: Workflow | None = None
+    """The workflow version the call runs when it is not the current one: a resumed call keeps
+    the version it started with while that version is kept (live reload)."""
 
 
 def _fresh(workflow: Workflow, reason: str) -> ResumePlan:
@@ -320,18 +328,65 @@ async def find_resume_plan(
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
             state = None
+    version = await _started_version(workflow, persistence, state)
+    runs = version or workflow
     plan = plan_resume(
         state,
         now=time.time(),
         resume_window=persistence.settings.resume_window,
-        workflow_hash=workflow.content_hash,
-        known_agents=set(workflow.config.agents),
-        start_agent=workflow.start,
+        workflow_hash=runs.content_hash,
+        known_agents=set(runs.config.agents),
+        start_agent=runs.start,
     )
     telemetry.call_started(
         workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
     )
-    return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
+    return ResumeLookup(
+        plan=plan,
+        history=history if state is not None else None,
+        trust=trust,
+        workflow=version if plan.kind == "resume" else None,
+    )
+
+
+async def _started_version(
+    workflow: Workflow, persistence: Persistence, state: SessionState | None
+) -> Workflow | None:
+    """The kept version a stored session started with, when the config has changed since;
+    None when it is the current one, or gone (then the current workflow's rules apply)."""
+    if state is None or state.ended or persistence.versions is None:
+        return None
+    if state.workflow_hash == workflow.content_hash:
+        return None
+    try:
+        document = await persistence.versions.get(state.workflow_hash)
+    except (StateError, OSError, ConnectionError, ValueError) as exc:
+        logger.warning("kept workflow versions unreachable; resuming on the current one: %s", exc)
+        return None
+    if document is None:
+        logger.info(
+            "session %s: its workflow version %s is gone; the current %s applies",
+            state.session_id,
+            state.workflow_hash,
+            workflow.content_hash,
+        )
+        return None
+    kept = workflow_from_document(document, expected_hash=state.workflow_hash)
+    if kept is not None and kept.name != workflow.name:
+        return None
+    return kept
+
+
+async def keep_version(workflow: Workflow, persistence: Persistence | None) -> None:
+    """Keep ``workflow``'s version for the sessions running it (never fails the call)."""
+    if persistence is None or persistence.versions is None:
+        return
+    try:
+        await asyncio.wait_for(
+            persistence.versions.keep(workflow.content_hash, version_document(workflow)), 2.0
+        )
+    except Exception as exc:
+        logger.warning("could not keep workflow version %s: %s", workflow.content_hash, exc)
 
 
 def open_state(state: SessionState, workflow: Workflow, persistence: Persistence) -> SessionState:
@@ -399,6 +454,17 @@ async def start_call(
     )
     plan = lookup.plan if lookup is not None else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
+    if lookup is not None and lookup.workflow is not None:
+        logger.info(
+            "session %s: resumed on the workflow version it started with (%s; current %s)",
+            state.session_id if state is not None else "?",
+            lookup.workflow.content_hash,
+            workflow.content_hash,
+        )
+        workflow = lookup.workflow
+        if pipeline.llm is not None and isinstance(pipeline.llm, OfflineBrain):
+            pipeline = Pipeline(llm=OfflineBrain(workflow=workflow))
+    await keep_version(workflow, persistence)
 
     session_id = (
         state.session_id

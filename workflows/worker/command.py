@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlparse
 
 from livekit.agents import cli
@@ -134,7 +135,11 @@ def run_worker(argv: list[str], workflow_path: str | None) -> int:
         profile_name = _profile_for_help(workflow)
     else:
         profile_name = preflight(workflow, mode, env=_env_with_flags(argv, os.environ))
-    options = build_worker_options(workflow, profile_name=profile_name)
+    options = build_worker_options(
+        workflow,
+        profile_name=profile_name,
+        config_path=str(Path(workflow_path).resolve()) if workflow_path else None,
+    )
     saved_argv = sys.argv
     sys.argv = ["frontdesk worker", *argv]
     try:
