@@ -8,6 +8,7 @@ the entrypoint in LiveKit's fake job context (as ``test_entrypoint`` runs it).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from frontdesk.state import RedisSessionStore
-from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.definition import Workflow, WorkflowConfig, load_workflow
 from frontdesk.workflows.runtime import Call, Persistence, open_persistence, start_call
 from frontdesk.workflows.worker import JobSetup
 from frontdesk.workflows.worker import reload as live
@@ -265,3 +266,38 @@ async def test_open_persistence_keeps_versions_in_the_configured_redis(
         await first.aclose("caller hung up")
         kept = await persistence.versions.get(workflow.content_hash)
     assert kept is not None and b'"receptionist"' in kept
+
+
+async def test_a_kept_version_not_signed_with_the_state_secret_is_never_used(
+    source: WorkflowSource,
+    config_file: Path,
+    persistence: Persistence,
+    redis_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = await call(source.current(), persistence)
+    v1 = source.current()
+    await first.session.run(user_input="my internet is down")
+    await first.session.run(user_input="it's AC-48213")
+    await first.aclose("caller dropped")
+    signature, _, body = (await redis_client.get(f"frontdesk:wf:{v1.content_hash}")).partition(
+        b"\n"
+    )
+    # someone with write access to Redis (but not the secret) plants a consistent version:
+    # a document, stored under its own content hash, that the session now names
+    forged = body.replace(b"Welcome back. We were checking", b"Welcome back. We were CHECKING")
+    planted = Workflow(config=WorkflowConfig.model_validate_json(forged))
+    await redis_client.set(f"frontdesk:wf:{planted.content_hash}", signature + b"\n" + forged)
+    await redis_client.hset(
+        f"frontdesk:s:{{{first.session_id}}}:meta",
+        "workflow_hash",
+        json.dumps(planted.content_hash),
+    )
+    write_config(config_file, resume=V2_RESUME)
+    back = await call(source.current(), persistence)
+    try:
+        opening = said(back.opening.events if back.opening else [])
+        assert opening[0] == V2_RESUME.format(account_number="AC-48213")  # the current one
+        assert "is not signed with the state secret; not used" in caplog.text
+    finally:
+        await back.aclose("caller hung up")

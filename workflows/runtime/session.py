@@ -15,6 +15,8 @@ the call goes on unpersisted while the writer keeps retrying.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -371,20 +373,49 @@ async def _started_version(
             workflow.content_hash,
         )
         return None
-    kept = workflow_from_document(document, expected_hash=state.workflow_hash)
+    body = _verified(document, state.workflow_hash, persistence.secrets)
+    if body is None:
+        logger.warning(
+            "session %s: kept workflow version %s is not signed with the state secret; not "
+            "used (the current workflow applies)",
+            state.session_id,
+            state.workflow_hash,
+        )
+        return None
+    kept = workflow_from_document(body, expected_hash=state.workflow_hash)
     if kept is not None and kept.name != workflow.name:
         return None
     return kept
 
 
+def _signature(content_hash: str, body: bytes, secret: bytes) -> bytes:
+    return (
+        hmac.new(secret, content_hash.encode() + b"\n" + body, hashlib.sha256).hexdigest().encode()
+    )
+
+
+def _verified(document: bytes, content_hash: str, secrets: tuple[bytes, ...]) -> bytes | None:
+    """The body of a kept version signed with one of ``secrets`` (HMAC-SHA256), else None.
+
+    A kept version names Python tools and HTTP endpoints a call will use: one written into
+    Redis by anyone without the state secret must not become a call's workflow.
+    """
+    signature, _, body = document.partition(b"\n")
+    for secret in secrets:
+        if hmac.compare_digest(signature, _signature(content_hash, body, secret)):
+            return body
+    return None
+
+
 async def keep_version(workflow: Workflow, persistence: Persistence | None) -> None:
-    """Keep ``workflow``'s version for the sessions running it (never fails the call)."""
+    """Keep ``workflow``'s version for the sessions running it, signed with the state secret
+    (never fails the call)."""
     if persistence is None or persistence.versions is None:
         return
+    body = version_document(workflow)
+    signed = _signature(workflow.content_hash, body, persistence.caller_secret) + b"\n" + body
     try:
-        await asyncio.wait_for(
-            persistence.versions.keep(workflow.content_hash, version_document(workflow)), 2.0
-        )
+        await asyncio.wait_for(persistence.versions.keep(workflow.content_hash, signed), 2.0)
     except Exception as exc:
         logger.warning("could not keep workflow version %s: %s", workflow.content_hash, exc)
 
