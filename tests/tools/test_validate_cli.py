@@ -34,10 +34,13 @@ async def undocumented(day: str) -> str:
 '''
 
 
-def frontdesk(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def frontdesk(
+    *args: str, pythonpath: Path | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FRONTDESK_CONFIG")}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "frontdesk", *args],
         cwd=ROOT,
@@ -119,6 +122,27 @@ def test_a_module_that_raises_on_import_is_a_config_error_not_a_traceback(tmp_pa
         "RuntimeError: no database" in done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+LIVEKIT = {
+    "LIVEKIT_URL": "ws://127.0.0.1:9",
+    "LIVEKIT_API_KEY": "k",
+    "LIVEKIT_API_SECRET": "s",
+    "ACME_TOKEN": "t",
+}
+
+
+def test_the_worker_refuses_to_start_with_a_python_tool_that_does_not_import() -> None:
+    done = frontdesk("worker", "--config", str(TOOLS_CONFIG), "dev", env_extra=LIVEKIT)
+    assert done.returncode == 2
+    assert "agents.support.tools[1]: cannot import module 'acme_tools'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_worker_reads_its_config_from_frontdesk_config() -> None:
+    done = frontdesk("worker", "dev", env_extra={**LIVEKIT, "FRONTDESK_CONFIG": str(TOOLS_CONFIG)})
+    assert done.returncode == 2  # the tools example's config, not ./config.toml, was loaded
+    assert "agents.support.tools[1]: cannot import module 'acme_tools'" in done.stderr
 
 
 # --------------------------------------------------------------------------- --diff
