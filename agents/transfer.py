@@ -209,6 +209,15 @@ async def _carry_out(
 ) -> None:
     steps = ["playing the transfer line"]
     summary: str | None = None
+
+    def commit() -> None:
+        """Recorded just before the handover request: if the caller's leg leaves the room (and
+        the call is saved) while it is under way, the session is already stored as
+        transferred; a failure takes it back."""
+        data.transfer = TransferEntry(
+            from_agent=from_agent, to=spec.to, mode=spec.mode, at=time.time(), summary=summary
+        )
+
     try:
         summary_task = (
             asyncio.create_task(summarize(model, history, spec.summary_prompt))
@@ -220,13 +229,13 @@ async def _carry_out(
         try:
             if spec.mode == "cold":
                 steps.append("TransferSIPParticipant")
-                await _cold(spec, line, client)
+                await _cold(spec, line, client, commit)
             else:
                 steps.append("summarising the call")
                 if summary_task is None:
                     raise TransferFailure("no model to summarise the call with")
                 summary = await summary_task
-                await _warm(spec, data, line, client, summary, steps)
+                await _warm(spec, data, line, client, summary, steps, commit)
         finally:
             await client.aclose()
     except Exception as exc:
@@ -237,11 +246,12 @@ async def _carry_out(
             steps[-1],
             _short(exc),
         )
-        await session.say(spec.failure_line).wait_for_playout()
+        data.transfer = None
+        try:
+            await session.say(spec.failure_line).wait_for_playout()
+        except RuntimeError as closed:  # the call ended meanwhile: nobody to tell
+            logger.info("session %s: failure line not spoken: %s", data.session_id, closed)
         return
-    data.transfer = TransferEntry(
-        from_agent=from_agent, to=spec.to, mode=spec.mode, at=time.time(), summary=summary
-    )
     logger.info(
         "session %s: transferred to a human (%s, %s); the AI call ends",
         data.session_id,
@@ -251,9 +261,12 @@ async def _carry_out(
     line.end_call(f"transferred to a human ({spec.mode})")
 
 
-async def _cold(spec: HumanTransfer, line: CallLine, client: api.LiveKitAPI) -> None:
+async def _cold(
+    spec: HumanTransfer, line: CallLine, client: api.LiveKitAPI, commit: Callable[[], None]
+) -> None:
     if not line.caller_is_sip:
         raise TransferFailure("the caller is not on a phone line (SIP), so cannot be transferred")
+    commit()
     response = await client.sip.transfer_sip_participant(
         api.TransferSIPParticipantRequest(
             room_name=line.room_name,
@@ -273,6 +286,7 @@ async def _warm(
     client: api.LiveKitAPI,
     summary: str,
     steps: list[str],
+    commit: Callable[[], None],
 ) -> None:
     """Dial, brief and join the human; ``steps`` says how far it got (for a failure's log)."""
     trunk = spec.sip_trunk_id or os.environ.get(TRUNK_ENV, "")
@@ -312,6 +326,7 @@ async def _warm(
         await briefing.say(summary, allow_interruptions=False).wait_for_playout()
         line.briefings.append(briefing.history.copy())
         steps.append("MoveParticipant (joining the human to the caller)")
+        commit()
         await client.room.move_participant(
             api.MoveParticipantRequest(
                 room=consult_room, identity=human, destination_room=line.room_name

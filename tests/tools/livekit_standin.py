@@ -10,6 +10,7 @@ media: only the API requests are observed.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ class LiveKitStandIn:
     fail: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Method → (HTTP status, Twirp code) to answer with an error instead."""
     transfer_status: int = api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+    hold: asyncio.Event | None = None
+    """Set: every answer waits for it (a transfer still under way)."""
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -87,6 +90,8 @@ class LiveKitStandIn:
         )
         if claims is None:
             return web.json_response({"code": "unauthenticated", "msg": "bad token"}, status=401)
+        if self.hold is not None:
+            await self.hold.wait()
         if method in self.fail:
             status, code = self.fail[method]
             return web.json_response(

@@ -206,6 +206,30 @@ async def test_a_warm_transfer_dials_the_human_into_a_consult_room_briefs_them_t
     assert stored.transfer is not None and stored.transfer.summary == summary
 
 
+async def test_a_call_that_ends_while_the_sip_transfer_is_under_way_is_stored_as_transferred(
+    persistence: Callable[[Workflow], Persistence],
+) -> None:
+    hold = asyncio.Event()
+    async with FakeAcmeApi() as acme, LiveKitStandIn(hold=hold) as livekit:
+        workflow = tools_workflow(acme.base_url, replace=COLD)
+        store = persistence(workflow)
+        async with a_call(workflow, store, livekit) as (call, line, _):
+            await call.session.run(user_input="I want a person.")
+            for _ in range(400):  # until LiveKit has the request
+                if livekit.seen:
+                    break
+                await asyncio.sleep(0.025)
+            assert livekit.calls("TransferSIPParticipant")
+            # the caller's SIP leg leaves the room as it is transferred: the call is saved now
+            report = await call.aclose("caller dropped")
+            hold.set()
+            await settle(line)
+            session_id = call.session_id
+        stored = await store.store.load(session_id)
+    assert report.reason == "transferred to a human (cold)"
+    assert stored.ended and stored.transfer is not None
+
+
 async def test_a_failed_transfer_says_the_failure_line_and_the_ai_call_goes_on(
     persistence: Callable[[Workflow], Persistence], caplog: pytest.LogCaptureFixture
 ) -> None:
