@@ -52,6 +52,13 @@ class CallerData(BaseModel):
         description="The call's CallLine (frontdesk.agents.transfer): where the caller is on "
         "LiveKit, for a transfer to a human; None in text mode.",
     )
+    arrival_reply: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The new agent's first reply after a handoff (a LiveKit SpeechHandle) until "
+        "it is spoken: the caller's turn ends with it, not with the route's say line before it.",
+    )
 
     gate: Any = Field(
         default=None,
