@@ -55,6 +55,8 @@ class Workflow:
         for agent in dumped["agents"].values():
             if not agent.get("tools"):
                 agent.pop("tools", None)
+            if agent.get("transfer") is None:
+                agent.pop("transfer", None)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
