@@ -10,11 +10,13 @@ calls with their results, caller data as it was recorded, resume markers and per
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from frontdesk.state.crypto import SEALED_PREFIX, Finder
 from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.definition import WorkflowConfig
 
@@ -203,11 +205,28 @@ def _text(item: Mapping[str, Any]) -> str:
     return " ".join(part for part in content if isinstance(part, str)).strip()
 
 
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+def _mask(text: str, secrets: Sequence[str], finders: Sequence[Finder] = ()) -> str:
+    """``text`` with every sensitive value, every match of a sensitive field's pattern and
+    every sealed string no key opened replaced by :data:`MASK`."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for finder in finders:
+        spans = sorted(finder(text), reverse=True)
+        for start, end in spans:
+            text = text[:start] + MASK + text[end:]
+    return _SEALED.sub(MASK, text) if SEALED_PREFIX in text else text
+
+
+_SEALED = re.compile(re.escape(SEALED_PREFIX) + r"[A-Za-z0-9_-]+:[A-Za-z0-9_-]+")
+
+
+def _pattern_finders(config: WorkflowConfig | None, masked: frozenset[str]) -> list[Finder]:
+    finders: list[Finder] = []
+    for name in sorted(masked):
+        regex = config.caller_data[name].regex if config is not None else None
+        if regex is not None:
+            finders.append(lambda text, regex=regex: [m.span() for m in regex.finditer(text)])
+    return finders
 
 
 def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPage:
@@ -218,6 +237,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
     """
     masked = sensitive_fields(config) if config is not None else frozenset()
     secrets = [value for name, value in state.caller_data.items() if name in masked]
+    finders = _pattern_finders(config, masked)
     trail = list(state.handoff_trail)
     page = SessionPage(state=state, masked_fields=masked)
     current: str | None = None
@@ -252,7 +272,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
             started = True
             current = new
         elif kind == "message" and item.get("role") in ("user", "assistant"):
-            text = _mask(_text(item), secrets)
+            text = _mask(_text(item), secrets, finders)
             if not text:
                 continue
             if item.get("role") == "user":
@@ -290,8 +310,8 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
                     at=at,
                     agent=current,
                     tool=name,
-                    arguments=_mask(_compact(arguments), secrets),
-                    result=_mask(output, secrets),
+                    arguments=_mask(_compact(arguments), secrets, finders),
+                    result=_mask(output, secrets, finders),
                     is_error=is_error,
                 )
             )

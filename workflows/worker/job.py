@@ -21,6 +21,7 @@ from livekit.agents import AgentSession, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.voice.events import CloseEvent, MetricsCollectedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
+from frontdesk import telemetry
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.errors import StateError, WorkerSetupError
 from frontdesk.state.identity import caller_secret_from_env, identity_hint, namespaced_identity
@@ -94,6 +95,7 @@ def prewarm(proc: JobProcess, *, setup: JobSetup) -> None:
     (measured on a 1,000-item session load: p99 18-27 ms → 8 ms).
     """
     proc.userdata[SETUP_KEY] = setup
+    telemetry.redact_pii_in_logs()
     vad_config = setup.profile.vad
     if vad_config is not None and vad_config.provider == "silero":
         proc.userdata[VAD_KEY] = load_vad(vad_config, path=f"providers.{setup.profile_name}.vad")
