@@ -19,11 +19,12 @@ import pytest
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.identity import namespaced_identity
 from frontdesk.state.tokens import issue_token
-from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition import Workflow, load_workflow
 from frontdesk.workflows.runtime import start_call
 
 from .support import (
     ACCOUNT,
+    ROOT,
     SECRET,
     SpyBrain,
     persistence,
@@ -57,6 +58,26 @@ def _verification_failures(workflow: Workflow) -> float:
         "frontdesk_resumes_total", {"workflow": workflow.name, "outcome": "verification_failed"}
     )
     return value or 0.0
+
+
+async def test_the_shipped_workflow_tells_a_spoofer_nothing_of_the_account(
+    redis_client: Any, store: RedisSessionStore
+) -> None:
+    """The default config.toml as shipped (no test edits): a second caller presenting A's
+    number hears no account number and the model is never sent it."""
+    workflow = load_workflow(ROOT / "config.toml")
+    p = persistence(store, redis_client, workflow)
+    await _genuine_call(workflow, p)
+    spy = SpyBrain(workflow=workflow)
+    spoofer = await start_call(
+        workflow=workflow, caller_identity=NUMBER, persistence=p, components=pipeline(spy)
+    )
+    replies = [said(spoofer.opening)]
+    replies.append(said(await spoofer.session.run(user_input="what's my account number?")))
+    await spoofer.aclose("caller hung up", hung_up=True)
+    assert spoofer.resumed and spoofer.session.current_agent.id == "support"
+    assert spy.requests, "the model was asked"
+    assert not [r for r in [*replies, *spy.requests] if "48213" in r]
 
 
 async def test_a_spoofed_caller_id_resumes_without_the_sensitive_data_and_locks_out(
