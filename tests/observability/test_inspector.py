@@ -51,7 +51,7 @@ async def test_the_sessions_list_shows_the_demo_call(
     assert "1 session<" in page.text
     rows = client.get("/api/sessions").json()["sessions"]
     assert [(r["session_id"], r["agent"], r["workflow"], r["turns"]) for r in rows] == [
-        (session_id, "sales", "acme-broadband", 5)
+        (session_id, "sales", "acme-broadband", 6)
     ]
     # The last connection ended normally, within the resume window: resumable.
     assert rows[0]["state"] == "resumable"
@@ -92,7 +92,7 @@ async def test_the_session_page_shows_agents_handoffs_tools_data_and_resume(
     assert spoken[-1] == ("agent-2", "sales")
     assert "☎ the caller came back: resumed on" in page
     assert "⚙ record_account_number" in page and "tool-error" in page
-    assert "account_number = AC-48213" in page
+    assert "account_number = •••" in page and "AC-48213" not in page  # sensitive
     assert re.search(r"reply \d+ ms", page)
     assert "scenario finished" in page and "caller dropped" in page  # the two connections
     entries = inspector().get(f"/api/sessions/{session_id}").json()["entries"]

@@ -322,7 +322,34 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
                 page.entries.append(
                     Entry(kind="data", at=at, agent=current, field_name=field_name, text=shown)
                 )
+    _mark_unstored_resumes(page)
     return page
+
+
+def _mark_unstored_resumes(page: SessionPage) -> None:
+    """A resumed connection whose first turns were never stored (a caller resumed by caller ID
+    is not recorded until they verify) still shows where the caller came back: at the start
+    of its call record, on the agent the call was on."""
+    for call in page.state.calls:
+        if not call.resumed or any(
+            entry.kind == "resume" and entry.at is not None
+            and call.started_at - 1 <= entry.at <= call.ended_at
+            for entry in page.entries
+        ):  # fmt: skip
+            continue
+        index = next(
+            (i for i, e in enumerate(page.entries) if e.at is not None and e.at >= call.started_at),
+            len(page.entries),
+        )
+        agent = next(
+            (
+                e.to_agent or e.agent
+                for e in reversed(page.entries[:index])
+                if e.kind in ("start", "handoff", "resume")
+            ),
+            None,
+        )
+        page.entries.insert(index, Entry(kind="resume", at=call.started_at, agent=agent))
 
 
 def _compact(arguments: str) -> str:
