@@ -410,7 +410,9 @@ async def test_sealed_values_are_opened_and_masked_never_shown_as_ciphertext(
     assert workflow.config.caller_data["account_number"].sensitive
     sealing = dataclasses.replace(persistence, data_keys=DataKeys.parse(key))
     await play_demo(workflow, sealing)
-    monkeypatch.setenv(DATA_KEY_ENV, key if key_shown else base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv(
+        DATA_KEY_ENV, key if key_shown else base64.b64encode(os.urandom(32)).decode()
+    )
     (summary,) = await persistence.store.list_sessions()
     page = inspector().get(f"/sessions/{summary.session_id}").text
     assert "AC-48213" not in page and "48213" not in page

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
-from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, parse_workflow
 from frontdesk.workflows.runtime import Call, Persistence, start_call
 from tests.conftest import TEST_CALLER_SECRET, config_without_sensitive_fields
 

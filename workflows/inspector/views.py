@@ -225,8 +225,15 @@ def _pattern_finders(config: WorkflowConfig | None, masked: frozenset[str]) -> l
     for name in sorted(masked):
         regex = config.caller_data[name].regex if config is not None else None
         if regex is not None:
-            finders.append(lambda text, regex=regex: [m.span() for m in regex.finditer(text)])
+            finders.append(_spans_of(regex))
     return finders
+
+
+def _spans_of(regex: Any) -> Finder:
+    def spans(text: str) -> list[tuple[int, int]]:
+        return [match.span() for match in regex.finditer(text)]
+
+    return spans
 
 
 def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPage:
