@@ -113,7 +113,7 @@ def test_chat_answers_what_is_typed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Thanks for calling Acme Broadband" in done.stdout
     assert "receptionist → support" in done.stdout
-    assert '{"account_number": "AC-48213"}' in done.stdout
+    assert '{"account_number": "****8213"}' in done.stdout  # sensitive: masked on screen
 
 
 def test_demo_runs_offline_and_resumes_after_the_drop() -> None:
@@ -173,7 +173,7 @@ def test_sessions_commands_list_show_export_delete_and_forget_a_caller(
     code, shown, _ = run("sessions", "show", session_id)
     assert code == 0
     assert "receptionist → support" in shown
-    assert "AC-48213" in shown
+    assert "****8213" in shown and "AC-48213" not in shown  # the sensitive value, masked
     code, exported, _ = run("sessions", "export", session_id, "--format", "json")
     assert json.loads(exported)["session_id"] == session_id
     assert json.loads(exported)["current_agent"] == "support"

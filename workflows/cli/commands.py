@@ -225,7 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(
         f"[bold]Frontdesk demo[/] — workflow {workflow.name}, {brain}, "
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
-        "drops, calls back and is resumed on support without repeating anything.\n"
+        "drops, calls back, confirms the account number (caller ID alone is no proof of "
+        "identity) and is resumed on support without being greeted or triaged again.\n"
     )
     results, where = asyncio.run(_run_demo(scenario, workflow, profile))
     for result in results:

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from livekit import rtc
@@ -470,6 +471,7 @@ async def start_call(
     retries (:func:`frontdesk.workflows.providers.session_conn_options`). ``line`` is where the
     caller is on LiveKit, for a transfer to a human (:mod:`frontdesk.agents.transfer`).
     """
+    telemetry.redact_pii_in_logs()  # LiveKit's DEBUG records carry what the caller said
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     identity_key = namespaced_identity(caller_kind, caller_identity) if caller_identity else None
     lookup = (
@@ -514,6 +516,10 @@ async def start_call(
         if lookup is not None and lookup.trust == "caller_id+verify" and identity_key:
             assert persistence is not None
             gate = _verification_gate(workflow, persistence, data, identity_key, session_id)
+            if gate is not None:
+                gate.on_locked_out = partial(
+                    telemetry.verification_failed, workflow.name, plan, time.time_ns()
+                )
         if plan.kind == "resume":
             agent_name = plan.agent
             entry = "resume"

@@ -21,6 +21,7 @@ from livekit.agents import AgentSession, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.voice.events import CloseEvent, MetricsCollectedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
+from frontdesk import telemetry
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.transfer import call_line_from_env
 from frontdesk.errors import StateError, WorkerSetupError
@@ -104,6 +105,7 @@ def prewarm(proc: JobProcess, *, setup: JobSetup) -> None:
     """
     proc.userdata[SETUP_KEY] = setup
     setup.current()  # the first look at the config file, before any call waits for it
+    telemetry.redact_pii_in_logs()
     vad_config = setup.profile.vad
     if vad_config is not None and vad_config.provider == "silero":
         proc.userdata[VAD_KEY] = load_vad(vad_config, path=f"providers.{setup.profile_name}.vad")
