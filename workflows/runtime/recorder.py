@@ -55,7 +55,7 @@ def _caller_messages(items: list[dict[str, Any]]) -> int:
 
 def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[str, Any]:
     """The per-session fields stored beside the chat items."""
-    return {
+    meta: dict[str, Any] = {
         "calls": [call.model_dump(mode="json") for call in calls],
         "current_agent": data.current_agent,
         "caller_data": dict(data.fields),
@@ -64,6 +64,9 @@ def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[st
         "turns": turns,
         "updated_at": time.time(),
     }
+    if data.transfer is not None:  # only then: other sessions' meta keeps its fields
+        meta["transfer"] = data.transfer.model_dump(mode="json")
+    return meta
 
 
 class SessionRecorder:
