@@ -19,7 +19,14 @@ from redis.asyncio import Redis
 
 from frontdesk.state import RedisSessionStore
 from frontdesk.workflows.definition import Workflow, load_workflow
-from frontdesk.workflows.runtime import Call, Persistence, build_transcript, chat_items, start_call
+from frontdesk.workflows.runtime import (
+    Call,
+    Persistence,
+    build_transcript,
+    chat_items,
+    open_state,
+    start_call,
+)
 
 from .test_resume import CALLER, ROOT, _persistence
 
@@ -40,7 +47,9 @@ def workflow() -> Workflow:
 def persistence(
     redis_client: Any, make_store: Callable[..., RedisSessionStore], workflow: Workflow
 ) -> Persistence:
-    resume = workflow.config.state.resume.model_copy(update={"context_items": WINDOW})
+    resume = workflow.config.state.resume.model_copy(
+        update={"context_items": WINDOW, "trust": "caller_id"}
+    )
     return _persistence(make_store(redis_client, key_prefix="frontdesk"), workflow, resume=resume)
 
 
@@ -128,7 +137,7 @@ async def test_the_transcript_and_a_full_rewrite_after_a_resume_hold_every_item(
         await call.session.run(user_input="thanks, bye")
         assert await call.flush(5.0)
 
-        rewritten = await store.load(call.session_id)
+        rewritten = open_state(await store.load(call.session_id), workflow, persistence)
         ids = [item["id"] for item in rewritten.items]
         assert ids[: len(stored_ids)] == stored_ids
         assert ids[len(stored_ids) :] == [
