@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from frontdesk.workflows.definition.flow_checks import END_CALL_TOOL, check_flow
 from frontdesk.workflows.definition.schema import WorkflowConfig
 
 
@@ -37,10 +38,13 @@ def reachable_from(config: WorkflowConfig, start: str) -> set[str]:
     queue = deque([start])
     while queue:
         agent = config.agents.get(queue.popleft())
-        for route in agent.handoffs if agent else ():
-            if route.to in config.agents and route.to not in seen:
-                seen.add(route.to)
-                queue.append(route.to)
+        targets = [route.to for route in agent.handoffs] if agent else []
+        if agent is not None and agent.next is not None:
+            targets.append(agent.next)  # an automatic step is a way on too
+        for target in targets:
+            if target in config.agents and target not in seen:
+                seen.add(target)
+                queue.append(target)
     return seen
 
 
@@ -82,6 +86,8 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
             )
             continue
         targets = [route.to for route in config.agents[name].handoffs]
+        if config.agents[name].end_call_when:
+            targets.append(END_CALL_TOOL)  # examples of its end_call tool
         for to in offline.examples:
             if to not in targets:
                 issues.append(
@@ -121,7 +127,11 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                 issues.append(
                     GraphIssue(("agents", name), f"agent '{name}' cannot be reached from '{start}'")
                 )
-            elif name != start and start not in reachable_from(config, name):
+            elif (
+                name != start
+                and not config.agents[name].final
+                and start not in reachable_from(config, name)
+            ):
                 issues.append(
                     GraphIssue(
                         ("agents", name),
@@ -137,6 +147,9 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
         field_names,
     )
     issues += [GraphIssue(issue.path, issue.message) for issue in tool_issues]
+    issues += [
+        GraphIssue(issue.path, issue.message, issue.is_error) for issue in check_flow(config)
+    ]
     return issues
 
 
@@ -152,6 +165,8 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
         for name, agent in config.agents.items():
             for route in agent.handoffs:
                 lines.append(f'  "{name}" -> "{route.to}" [label="{route.context}"];')
+            if agent.next is not None:
+                lines.append(f'  "{name}" -> "{agent.next}" [label="next", style=dashed];')
         lines.append("}")
         return "\n".join(lines)
     # Mermaid ids: every agent as ``agent_<name>`` (so ``end``, ``graph``, ``o``/``x`` (edge
@@ -165,6 +180,8 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
             lines.append(
                 f'  {_mermaid_id(name)} -->|"{_mermaid_text(route.context)}"| {_mermaid_id(route.to)}'
             )
+        if agent.next is not None:
+            lines.append(f'  {_mermaid_id(name)} -.->|"next"| {_mermaid_id(agent.next)}')
     return "\n".join(lines)
 
 
