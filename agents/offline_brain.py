@@ -190,6 +190,7 @@ class OfflineBrain(llm.LLM):
             if field_name in known:
                 continue
             spec = self._workflow.field(field_name)
+            ask = fill_template(spec.ask, known) if spec.ask else None
             tool = f"record_{field_name}"
             if not ask_only and tool in tool_names:
                 if spec.regex is not None and spec.pattern is not None:
@@ -198,16 +199,9 @@ class OfflineBrain(llm.LLM):
                         found = _search_value(finder, spec.regex, utterance)
                         if found:
                             return Decision(tool=tool, arguments={field_name: found})
-                if (
-                    spec.ask
-                    and last_is_caller
-                    and last_agent_line.endswith(spec.ask)
-                    and caller_messages
-                ):
+                if ask and last_is_caller and last_agent_line.endswith(ask) and caller_messages:
                     return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
-            return Decision(
-                text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?"
-            )
+            return Decision(text=ask or f"Could you tell me your {field_name.replace('_', ' ')}?")
         if ask_only:
             return Decision(text="")
         reply = self._workflow.config.offline.agent(context.agent).reply

@@ -137,7 +137,9 @@ def check_python_tools(workflow: Workflow) -> list[str]:
 # --------------------------------------------------------------------------- HTTP tools
 
 
-def fill(template: str, fields: Mapping[str, object], environ: Mapping[str, str] | None = None) -> str:
+def fill(
+    template: str, fields: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> str:
     """``template`` with ``{field}`` from caller data and ``{env.X}`` from the environment
     (the one template syntax, :mod:`frontdesk.workflows.definition.templates`)."""
     env = os.environ if environ is None else environ

@@ -42,6 +42,13 @@ class CallerData(BaseModel):
         description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",
     )
 
+    finished: str | None = Field(
+        default=None,
+        exclude=True,
+        description="Set when the flow ended the call (a final agent, an end_call): why. The "
+        "stored session is then marked ended, so a later call starts fresh.",
+    )
+
     gate: Any = Field(
         default=None,
         exclude=True,

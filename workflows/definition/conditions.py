@@ -330,7 +330,9 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
 
 
-def _literal_fits(field: str, ftype: FieldType, value: Value, choices: tuple[str, ...]) -> str | None:
+def _literal_fits(
+    field: str, ftype: FieldType, value: Value, choices: tuple[str, ...]
+) -> str | None:
     """Why ``value`` cannot be compared with the field; None when it can."""
     kind = _kind(value)
     if ftype in NUMERIC:
@@ -348,7 +350,7 @@ def _literal_fits(field: str, ftype: FieldType, value: Value, choices: tuple[str
     if kind != "text":
         shown = "true/false" if kind == "boolean" else str(value)
         hint = (
-            f" (or declare [caller_data.{field}] type = \"integer\" or \"number\")"
+            f' (or declare [caller_data.{field}] type = "integer" or "number")'
             if kind == "number"
             else ""
         )
@@ -540,6 +542,8 @@ def evaluate(
     return visit(node)
 
 
-def holds(node: Node, values: Mapping[str, object], types: Mapping[str, FieldType] | None = None) -> bool:
+def holds(
+    node: Node, values: Mapping[str, object], types: Mapping[str, FieldType] | None = None
+) -> bool:
     """True only when the condition is known to be true."""
     return evaluate(node, values, types) is True

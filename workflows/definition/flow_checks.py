@@ -87,7 +87,11 @@ def _templates(config: WorkflowConfig) -> Iterator[tuple[tuple[str | int, ...], 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known)) or 'none'})"
+    hint = (
+        f" (did you mean '{close[0]}'?)"
+        if close
+        else f" (known: {', '.join(sorted(known)) or 'none'})"
+    )
     return f"unknown {kind} '{name}'{hint}"
 
 
@@ -160,7 +164,7 @@ def check_flow(config: WorkflowConfig) -> list[FlowIssue]:
                 FlowIssue(
                     ("agents", name, "end_call"),
                     "end_call without `when` on an agent that is not final never ends the "
-                    "call: add when = \"...\" (the end_call tool's description) or final = true",
+                    'call: add when = "..." (the end_call tool\'s description) or final = true',
                 )
             )
         if agent.next is not None:

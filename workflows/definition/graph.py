@@ -3,7 +3,10 @@
 The schema (:mod:`frontdesk.workflows.definition.schema`) checks each table alone; this module checks what
 only the whole graph shows: the start agent exists, every route leads to an agent, every agent
 can be reached, ``collects`` names declared fields, nobody hands off to themselves. Agents with no
-way back to the start are only warned about: a terminal agent is a legitimate design.
+way back to the start and no way on to a ``final`` agent are only warned about (a call that
+reaches one stays there); a final agent ends the call, so it is never warned about.
+:mod:`~frontdesk.workflows.definition.flow_checks` adds the checks of templates, guards and
+automatic steps.
 """
 
 from __future__ import annotations
@@ -127,18 +130,17 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                 issues.append(
                     GraphIssue(("agents", name), f"agent '{name}' cannot be reached from '{start}'")
                 )
-            elif (
-                name != start
-                and not config.agents[name].final
-                and start not in reachable_from(config, name)
-            ):
-                issues.append(
-                    GraphIssue(
-                        ("agents", name),
-                        f"agent '{name}' has no way back to '{start}' (calls that reach it stay there)",
-                        is_error=False,
+            elif name != start and not config.agents[name].final:
+                onward = reachable_from(config, name)
+                if start not in onward and not any(config.agents[a].final for a in onward):
+                    issues.append(
+                        GraphIssue(
+                            ("agents", name),
+                            f"agent '{name}' has no way back to '{start}' and leads to no final "
+                            "agent (calls that reach it stay there)",
+                            is_error=False,
+                        )
                     )
-                )
     from frontdesk.workflows.definition.tools import check_tools
 
     tool_issues = check_tools(
