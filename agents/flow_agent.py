@@ -17,6 +17,7 @@ with their ``{field}``s filled, never through the model.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from livekit.agents import Agent, RunContext, StopResponse, llm
 from livekit.agents.llm import ChatContext
+from livekit.agents.voice.events import AgentStateChangedEvent
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from frontdesk.agents.fields import make_record_tool
@@ -167,6 +169,7 @@ class FlowAgent(Agent):
             tts=_given(components.tts),
         )
         self._stepped = False
+        self._background: set[asyncio.Future[Any]] = set()
         self.entry: Entry = entry
         self.arrival_say = arrival_say
         """The route's ``say`` line, spoken verbatim when this agent takes a handoff."""
@@ -227,6 +230,28 @@ class FlowAgent(Agent):
         if route is None or self._stepped:
             return False
         self._stepped = True
+        if self.session.agent_state == "initializing":
+            # the call's first agent, still inside AgentSession.start: LiveKit switches agents
+            # only once the session has started, so the step waits for that
+            self._step_after_start(data, route)
+            return True
+        return await self._step_now(data, route)
+
+    def _step_after_start(self, data: CallerData, route: Route) -> None:
+        session = self.session
+
+        def started(event: AgentStateChangedEvent) -> None:
+            if event.new_state == "initializing":
+                return
+            session.off("agent_state_changed", started)
+            task = asyncio.ensure_future(self._step_now(data, route))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        session.on("agent_state_changed", started)
+
+    async def _step_now(self, data: CallerData, route: Route) -> bool:
+        """Hand off along ``route`` now; False when the loop guard refused it."""
         chat_ctx = await begin_handoff(
             workflow=self._workflow, from_agent=self.name, route=route, session=self.session
         )

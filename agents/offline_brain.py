@@ -16,7 +16,8 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    verbatim), then rule 5's question if a field is still missing.
 4. The caller just spoke to this agent and their words contain an ``example`` of one of its routes
    → call that route's ``transfer_to_<agent>`` tool (earliest match in the utterance wins; ties go
-   to the route listed first); else an ``[offline.tools]`` example of one of its work tools →
+   to the route listed first; only routes offered now count: a guarded route's tool is absent
+   until its ``requires``/``if`` hold; ``examples.end_call`` → the agent's ``end_call`` tool); else an ``[offline.tools]`` example of one of its work tools →
    call that tool (a Python tool's arguments named like known caller-data fields are filled).
    A work tool's result is then said as is.
 5. A collected field is missing: if a caller message in view contains a value matching the
@@ -56,6 +57,7 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.flow_checks import END_CALL_TOOL
 from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 
 MAX_SCANNED_CHARS = 4000
@@ -154,6 +156,8 @@ class OfflineBrain(llm.LLM):
         caller_turn = last is not None and last.type == "message" and last.role == "user"
         if caller_turn and not note.startswith(HANDOFF_NOTE_MARKER):
             route = self._matching_route(context.agent, _text(last), tool_names)
+            if route == END_CALL_TOOL:
+                return Decision(tool=END_CALL_TOOL, arguments={})
             if route is not None:
                 return Decision(tool=f"transfer_to_{route}", arguments={})
             tool = self._matching_tool(context.agent, _text(last), tool_names)
@@ -213,13 +217,18 @@ class OfflineBrain(llm.LLM):
         lowered = utterance[:MAX_SCANNED_CHARS].lower()
         best: tuple[int, int, str] | None = None
         examples = self._workflow.config.offline.agent(agent_name).examples
-        for order, route in enumerate(self._workflow.agent(agent_name).handoffs):
-            if route.tool_name not in tool_names:
+        # the routes offered now (a guarded route is absent until it is open), then end_call
+        targets = [
+            (route.to, route.tool_name) for route in self._workflow.agent(agent_name).handoffs
+        ]
+        targets.append((END_CALL_TOOL, END_CALL_TOOL))
+        for order, (to, tool) in enumerate(targets):
+            if tool not in tool_names:
                 continue
-            positions = [lowered.find(example.lower()) for example in examples.get(route.to, ())]
+            positions = [lowered.find(example.lower()) for example in examples.get(to, ())]
             hits = [position for position in positions if position >= 0]
             if hits and (best is None or (min(hits), order) < best[:2]):
-                best = (min(hits), order, route.to)
+                best = (min(hits), order, to)
         return best[2] if best else None
 
     def _agent_tool_names(self, agent_name: str) -> dict[str, str]:
