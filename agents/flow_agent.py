@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from livekit.agents import Agent, RunContext, StopResponse, llm
 from livekit.agents.llm import ChatContext
-from livekit.agents.voice.events import AgentStateChangedEvent
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.voice.events import AgentStateChangedEvent
 
 from frontdesk.agents.fields import make_record_tool
 from frontdesk.agents.flow_control import (

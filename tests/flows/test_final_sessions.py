@@ -13,7 +13,7 @@ from frontdesk.workflows.runtime import Persistence
 from tests.conftest import TEST_CALLER_SECRET
 from tests.flows.conftest import CLINIC
 from tests.flows.support import closed, eventually, open_call, said, say
-from tests.security.support import ACCOUNT, persistence, sensitive_workflow
+from tests.security.support import ACCOUNT, persistence
 
 ROOT = CLINIC.parents[2]
 CALLER = "+15551230077"

@@ -57,7 +57,7 @@ async def test_without_requires_the_same_words_leave_intake_before_the_birthday(
 
 
 async def test_a_condition_opens_a_route_only_for_the_data_it_names(clinic: Workflow) -> None:
-    call, brain = await _at_booking(clinic)
+    call, _ = await _at_booking(clinic)
     try:
         await say(call, "basic")
         assert "transfer_to_advisor" not in offered(call)
@@ -66,7 +66,7 @@ async def test_a_condition_opens_a_route_only_for_the_data_it_names(clinic: Work
         assert "transfer_to_done" in offered(call)
     finally:
         await call.aclose("test over")
-    call, brain = await _at_booking(clinic)
+    call, _ = await _at_booking(clinic)
     try:
         await say(call, "premium")
         assert "transfer_to_advisor" in offered(call)
