@@ -9,7 +9,8 @@ from typing import Any
 
 from frontdesk.state import RedisSessionStore
 from frontdesk.workflows.definition import Workflow, parse_workflow
-from frontdesk.workflows.runtime import Persistence
+from frontdesk.workflows.runtime import Persistence, ScenarioRunner, load_scenario
+from frontdesk.workflows.runtime.simulate import parse_scenario
 from tests.conftest import TEST_CALLER_SECRET
 from tests.flows.conftest import CLINIC
 from tests.flows.support import closed, eventually, open_call, said, say
@@ -113,3 +114,27 @@ async def test_an_unverified_resumed_caller_hears_the_default_not_the_sensitive_
         assert ACCOUNT not in back.session.current_agent.instructions
     finally:
         await back.aclose("test over")
+
+
+async def test_the_clinic_scenario_ends_on_the_final_agent_and_a_call_back_is_fresh(
+    clinic: Workflow, redis_client: Any, make_store: Callable[..., RedisSessionStore]
+) -> None:
+    scenario = load_scenario(CLINIC.with_name("clinic_scenario.toml"))
+    p = _persistence(make_store(redis_client, key_prefix="flows-scenario"), clinic)
+    results = await ScenarioRunner(workflow=clinic, persistence=p).run(scenario)
+    assert [r.failures for r in results] == [[]] * len(results)
+    assert results[-1].resumed is False
+
+
+async def test_a_turn_after_the_final_agent_fails_with_the_reason(
+    clinic: Workflow, redis_client: Any, make_store: Callable[..., RedisSessionStore]
+) -> None:
+    text = CLINIC.with_name("clinic_scenario.toml").read_text()
+    ending = text.index('[[turn]]\nevent = "reconnect"')
+    scenario = parse_scenario(
+        text[:ending] + '[[turn]]\nsay = "hello?"\n', source=CLINIC.with_name("x.toml")
+    )
+    p = _persistence(make_store(redis_client, key_prefix="flows-after"), clinic)
+    results = await ScenarioRunner(workflow=clinic, persistence=p).run(scenario)
+    assert results[-1].failures == ["the call has ended (final agent 'done')"]
+    assert all(r.ok for r in results[:-1])
