@@ -163,3 +163,17 @@ def test_validate_checks_requires_and_clear_name_declared_fields() -> None:
         "c.toml:16 agents.front.handoffs[0].clear[0]: unknown caller_data field 'nope' "
         "(known: age)",
     ]
+
+
+def test_a_declared_type_and_choices_are_read_whatever_form_they_take() -> None:
+    from types import SimpleNamespace
+
+    from frontdesk.workflows.definition.flow_checks import field_choices, field_type
+
+    untyped = SimpleNamespace()
+    assert field_type(untyped) == "string"  # type: ignore[arg-type]
+    assert field_type(SimpleNamespace(type="integer")) == "integer"  # type: ignore[arg-type]
+    listed = SimpleNamespace(choices=["married", "single"])
+    assert field_choices(listed) == ("married", "single")  # type: ignore[arg-type]
+    tabled = SimpleNamespace(choices={"married": ["wed"], "single": []})
+    assert field_choices(tabled) == ("married", "single")  # type: ignore[arg-type]

@@ -138,3 +138,24 @@ async def test_a_turn_after_the_final_agent_fails_with_the_reason(
     results = await ScenarioRunner(workflow=clinic, persistence=p).run(scenario)
     assert results[-1].failures == ["the call has ended (final agent 'done')"]
     assert all(r.ok for r in results[:-1])
+
+
+async def test_the_default_workflow_ends_on_its_final_agent_after_the_demo_call(
+    redis_client: Any, make_store: Callable[..., RedisSessionStore]
+) -> None:
+    """The demo's call, then "that's all": sales' guarded route to the final goodbye agent."""
+    from frontdesk.workflows.definition import load_workflow
+    from frontdesk.workflows.runtime import DEMO_SCENARIO
+
+    workflow = load_workflow(ROOT / "config.toml")
+    text = DEMO_SCENARIO.read_text() + (
+        '\n[[turn]]\nsay = "great, that\'s all"\nexpect_agent = "goodbye"\n'
+        'expect_reply_contains = ["Thanks for calling Acme Broadband. Goodbye!"]\n'
+    )
+    store = make_store(redis_client, key_prefix="flows-default")
+    p = _persistence(store, workflow)
+    runner = ScenarioRunner(workflow=workflow, persistence=p)
+    results = await runner.run(parse_scenario(text, source=DEMO_SCENARIO))
+    assert [r.failures for r in results] == [[]] * len(results)
+    (summary,) = await store.list_sessions()
+    assert (summary.agent, summary.ended) == ("goodbye", True)
