@@ -342,7 +342,7 @@ class FlowAgent(Agent):
             self.session.say(say)
         if await self._finish_or_step(data):
             return
-        self.session.generate_reply(
+        data.arrival_reply = self.session.generate_reply(
             instructions=handoff_note(
                 data.handoff_trail[-1].from_agent if data.handoff_trail else None
             )

@@ -48,6 +48,13 @@ class CallerData(BaseModel):
         description="Set when the flow ended the call (a final agent, an end_call): why. The "
         "stored session is then marked ended, so a later call starts fresh.",
     )
+    arrival_reply: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The new agent's first reply after a handoff (a LiveKit SpeechHandle) until "
+        "it is spoken: the caller's turn ends with it, not with the route's say line before it.",
+    )
 
     gate: Any = Field(
         default=None,
