@@ -163,6 +163,7 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
         for name, agent in config.agents.items():
             shape = "doublecircle" if name == start else "box"
             label = name + (f"\\ncollects: {', '.join(agent.collects)}" if agent.collects else "")
+            label += "\\nfinal" if agent.final else ""
             lines.append(f'  "{name}" [shape={shape}, label="{label}"];')
         for name, agent in config.agents.items():
             for route in agent.handoffs:
@@ -176,6 +177,7 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
     lines = ["flowchart LR", f"  caller((caller)) --> {_mermaid_id(start)}"]
     for name, agent in config.agents.items():
         label = name + (f"<br/>collects: {', '.join(agent.collects)}" if agent.collects else "")
+        label += "<br/>final: ends the call" if agent.final else ""
         lines.append(f'  {_mermaid_id(name)}["{_mermaid_text(label)}"]')
     for name, agent in config.agents.items():
         for route in agent.handoffs:
