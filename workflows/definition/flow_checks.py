@@ -73,10 +73,8 @@ def _templates(config: WorkflowConfig) -> Iterator[tuple[tuple[str | int, ...], 
             text = getattr(agent, key)
             if text:
                 yield ("agents", name, key), text
-        if isinstance(agent.end_call, str):
-            yield ("agents", name, "end_call"), agent.end_call
-        elif agent.end_call is not None:
-            yield ("agents", name, "end_call", "say"), agent.end_call.say
+        if agent.end_call is not None:
+            yield ("agents", name, "end_call"), agent.end_call.say
         for index, route in enumerate(agent.handoffs):
             if route.say:
                 yield ("agents", name, "handoffs", index, "say"), route.say
@@ -151,20 +149,12 @@ def check_flow(config: WorkflowConfig) -> list[FlowIssue]:
             issues.append(
                 FlowIssue(("agents", name, "next"), "a final agent has no next: choose one")
             )
-        if isinstance(agent.end_call, str) and not agent.final:
+        if agent.end_call is not None and not agent.final and not agent.end_call_when:
             issues.append(
                 FlowIssue(
                     ("agents", name, "end_call"),
                     "a closing line alone needs final = true; to let the model end the call "
                     'here write end_call = { say = "...", when = "..." }',
-                )
-            )
-        elif agent.end_call is not None and not agent.final and not agent.end_call_when:
-            issues.append(
-                FlowIssue(
-                    ("agents", name, "end_call"),
-                    "end_call without `when` on an agent that is not final never ends the "
-                    'call: add when = "..." (the end_call tool\'s description) or final = true',
                 )
             )
         if agent.next is not None:

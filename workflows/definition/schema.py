@@ -355,6 +355,11 @@ class EndCall(_Strict):
     )
 
 
+def _line_as_end_call(value: object) -> object:
+    """``end_call = "Goodbye!"`` is ``end_call = { say = "Goodbye!" }``."""
+    return {"say": value} if isinstance(value, str) else value
+
+
 class AgentConfig(_Strict):
     """``[agents.<name>]``: one agent of the workflow."""
 
@@ -401,7 +406,7 @@ class AgentConfig(_Strict):
         description="The call ends at this agent: once its `collects` are recorded it says "
         "its `end_call` line verbatim and the session is marked ended.",
     )
-    end_call: str | EndCall | None = Field(
+    end_call: Annotated[EndCall | None, BeforeValidator(_line_as_end_call)] = Field(
         default=None,
         description="The closing line said verbatim before the call ends (`{field}`s filled); "
         "a table { say, when } also gives the agent an end_call tool the model may use.",
@@ -413,14 +418,12 @@ class AgentConfig(_Strict):
     @property
     def closing_line(self) -> str | None:
         """The ``end_call`` line (from either form)."""
-        if isinstance(self.end_call, EndCall):
-            return self.end_call.say
-        return self.end_call
+        return self.end_call.say if self.end_call is not None else None
 
     @property
     def end_call_when(self) -> str | None:
         """When the model may end the call (the ``end_call`` tool's description), if it may."""
-        return self.end_call.when if isinstance(self.end_call, EndCall) else None
+        return self.end_call.when if self.end_call is not None else None
 
 
 # --------------------------------------------------------------------------- [providers]
