@@ -11,14 +11,14 @@ call the tool again, and the tool says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from livekit.agents import RunContext, ToolError, function_tool
 from livekit.agents.llm import RawFunctionTool
 
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.definition import CallerField
+from frontdesk.workflows.definition import CallerField, templates
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
-def refusal(field_name: str, spec: CallerField, value: str) -> str:
+def refusal(
+    field_name: str, spec: CallerField, value: str, values: Mapping[str, object] | None = None
+) -> str:
     """Why ``value`` is refused for ``field_name``, in words the model can repeat to the caller.
 
     Reads as a sentence whatever the field declares: an empty value, one too long, one that
@@ -48,7 +50,7 @@ def refusal(field_name: str, spec: CallerField, value: str) -> str:
         shown += "…" if len(value) > 40 else ""
         reason = f'"{shown}" is not a valid {label}.'
     hint = f" It must look like {spec.example}." if spec.example else ""
-    ask = f" Ask again: {spec.ask}" if spec.ask else ""
+    ask = f" Ask again: {templates.fill(spec.ask, values or {}, fallback='')}" if spec.ask else ""
     return reason + hint + ask
 
 
@@ -78,7 +80,10 @@ def _shown(value: str) -> str:
 
 
 def argument_problem(
-    field_name: str, spec: CallerField, arguments: dict[str, object]
+    field_name: str,
+    spec: CallerField,
+    arguments: dict[str, object],
+    values: Mapping[str, object] | None = None,
 ) -> str | None:
     """What is wrong with the arguments of a ``record_<field>`` call, as one sentence; or None."""
     tool = record_tool_name(field_name)
@@ -93,7 +98,7 @@ def argument_problem(
         return f"'{field_name}' must be a string, got {type(raw).__name__} {_shown(repr(raw))}."
     value = raw.strip()
     if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
-        return refusal(field_name, spec, value)
+        return refusal(field_name, spec, value, values)
     return None
 
 
@@ -108,7 +113,7 @@ def make_record_tool(
 
     async def record(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> str:
         data = context.userdata
-        problem = argument_problem(field_name, spec, raw_arguments)
+        problem = argument_problem(field_name, spec, raw_arguments, data.fields)
         if problem is not None:
             logger.info(
                 "session %s: refused %s: %s", data.session_id, record_tool_name(field_name), problem

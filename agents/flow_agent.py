@@ -17,19 +17,32 @@ with their ``{field}``s filled, never through the model.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
-from livekit.agents import Agent, RunContext, llm
+from livekit.agents import Agent, RunContext, StopResponse, llm
 from livekit.agents.llm import ChatContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.voice.events import AgentStateChangedEvent
 
 from frontdesk.agents.fields import make_record_tool
-from frontdesk.agents.handoff import TransferClaims, make_transfer_tool
+from frontdesk.agents.flow_control import (
+    collects_done,
+    make_end_call_tool,
+    route_open,
+    step_route,
+    visible_fields,
+    why_closed,
+    withheld_fields,
+)
+from frontdesk.agents.handoff import TransferClaims, begin_handoff, make_transfer_tool
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.prompt import (
+    fill_template,
     fill_verbatim,
     handoff_note,
     opening_note,
@@ -40,11 +53,14 @@ from frontdesk.agents.prompt import (
 from frontdesk.agents.tools import agent_tools, due_auto_tools
 from frontdesk.agents.transfer import make_human_transfer_tool
 from frontdesk.agents.userdata import CallerData
-from frontdesk.workflows.definition import Route, Workflow
+from frontdesk.workflows.definition import AgentConfig, Route, Workflow, templates
 
 logger = logging.getLogger(__name__)
 
 Entry = Literal["call_start", "handoff", "resume"]
+
+NOT_KNOWN_YET = "(not known yet)"
+"""What a ``{field}`` without a default reads as in instructions while the field is unknown."""
 
 
 @dataclass
@@ -79,15 +95,17 @@ class AgentFactory:
 
     def instructions_for(self, name: str, caller_data: CallerData) -> str:
         agent = self.workflow.agent(name)
+        values = visible_fields(caller_data)
         needed = [
             (
                 field_name,
-                self.workflow.field(field_name).ask or self.workflow.field(field_name).description,
+                fill_template(self.workflow.field(field_name).ask or "", values)
+                or self.workflow.field(field_name).description,
             )
             for field_name in caller_data.missing(agent.collects)
         ]
         return render_instructions(
-            base=agent.instructions,
+            base=templates.fill(agent.instructions, values, fallback=NOT_KNOWN_YET) or "",
             agent=name,
             workflow_name=self.workflow.name,
             known=caller_data.fields,
@@ -115,28 +133,38 @@ class FlowAgent(Agent):
     ) -> None:
         workflow = factory.workflow
         config = workflow.agent(name)
+        self.name = name
+        self._workflow = workflow
         claims = TransferClaims()
-        tools: list[llm.Tool | llm.Toolset] = [
-            make_transfer_tool(
+        self._transfers: dict[str, llm.Tool | llm.Toolset] = {
+            route.to: make_transfer_tool(
                 workflow=workflow,
                 from_agent=name,
                 route=route,
                 build_next=self._build_next,
                 claims=claims,
+                is_open=partial(route_open, workflow, route),
+                closed_message=partial(why_closed, workflow, route),
             )
             for route in config.handoffs
-        ]
-        tools += [
+        }
+        self._fixed_tools: list[llm.Tool | llm.Toolset] = [
             make_record_tool(field_name, workflow.field(field_name), on_recorded=self._on_recorded)
             for field_name in config.collects
         ]
-        tools += agent_tools(workflow, name, on_stored=self._on_recorded)
+        self._fixed_tools += agent_tools(workflow, name, on_stored=self._on_recorded)
         if config.transfer is not None:
-            tools.append(
+            self._fixed_tools.append(
                 make_human_transfer_tool(
                     from_agent=name, spec=config.transfer, summarizer=self._summarizer
                 )
             )
+        if config.end_call_when:
+            self._fixed_tools.append(
+                make_end_call_tool(name, config.end_call_when, self._end_call_tool)
+            )
+        self._offered: tuple[str, ...] = self._open_routes(caller_data)
+        tools = self._tools_for(self._offered)
         components = factory.components(name) if factory.components else Pipeline()
         super().__init__(
             id=name,
@@ -147,7 +175,8 @@ class FlowAgent(Agent):
             llm=_given(components.llm),
             tts=_given(components.tts),
         )
-        self.name = name
+        self._stepped = False
+        self._background: set[asyncio.Future[Any]] = set()
         self.entry: Entry = entry
         self.arrival_say = arrival_say
         """The route's ``say`` line, spoken verbatim when this agent takes a handoff."""
@@ -159,6 +188,28 @@ class FlowAgent(Agent):
         model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
         return model if isinstance(model, llm.LLM) else None
 
+    # ------------------------------------------------------------------ guards
+
+    def _open_routes(self, data: CallerData) -> tuple[str, ...]:
+        """The targets of the routes open for these caller data, in config order."""
+        config = self._workflow_config()
+        return tuple(
+            route.to for route in config.handoffs if route_open(self._workflow, route, data)
+        )
+
+    def _workflow_config(self) -> AgentConfig:
+        return self._workflow.agent(self.name)
+
+    def _tools_for(self, routes: tuple[str, ...]) -> list[llm.Tool | llm.Toolset]:
+        return [*(self._transfers[to] for to in routes), *self._fixed_tools]
+
+    async def _refresh_tools(self, data: CallerData) -> None:
+        """Offer exactly the routes open now (a guarded route appears once its data are in)."""
+        routes = self._open_routes(data)
+        if routes != self._offered:
+            self._offered = routes
+            await self.update_tools(self._tools_for(routes))
+
     def _build_next(self, route: Route, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
         return self._factory.build(
             route.to,
@@ -169,8 +220,77 @@ class FlowAgent(Agent):
         )
 
     async def _on_recorded(self, context: RunContext[CallerData]) -> None:
-        await self._run_auto_tools(context.userdata)
-        await self.update_instructions(self._factory.instructions_for(self.name, context.userdata))
+        data = context.userdata
+        await self._run_auto_tools(data)
+        await self.update_instructions(self._factory.instructions_for(self.name, data))
+        await self._refresh_tools(data)
+        if collects_done(self._workflow, self.name, data):
+            # inside the record tool: no tool reply (StopResponse); the closing line, or the
+            # next agent, speaks instead of this agent's model
+            if self._workflow_config().final:
+                await self.end_call(data, f"final agent '{self.name}'")
+                raise StopResponse()
+            if await self._step(data):
+                raise StopResponse()
+
+    async def _step(self, data: CallerData) -> bool:
+        """The automatic step (``next``) once this agent's collects are complete.
+
+        True when the call is moving on (the next agent is being entered); False when there is
+        no ``next``, it already ran, or the loop guard refused it (``loop_fallback`` said).
+        """
+        route = step_route(self._workflow, self.name)
+        if route is None or self._stepped:
+            return False
+        self._stepped = True
+        if self.session.agent_state == "initializing":
+            # the call's first agent, still inside AgentSession.start: LiveKit switches agents
+            # only once the session has started, so the step waits for that
+            self._step_after_start(data, route)
+            return True
+        return await self._step_now(data, route)
+
+    def _step_after_start(self, data: CallerData, route: Route) -> None:
+        session = self.session
+
+        def started(event: AgentStateChangedEvent) -> None:
+            if event.new_state == "initializing":
+                return
+            session.off("agent_state_changed", started)
+            task = asyncio.ensure_future(self._step_now(data, route))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        session.on("agent_state_changed", started)
+
+    async def _step_now(self, data: CallerData, route: Route) -> bool:
+        """Hand off along ``route`` now; False when the loop guard refused it."""
+        chat_ctx = await begin_handoff(
+            workflow=self._workflow, from_agent=self.name, route=route, session=self.session
+        )
+        if chat_ctx is None:
+            return False
+        logger.info(
+            "session %s: %s -> %s automatically (next)", data.session_id, self.name, route.to
+        )
+        self.session.update_agent(self._build_next(route, chat_ctx, data))
+        return True
+
+    async def end_call(self, data: CallerData, reason: str) -> None:
+        """Say the closing line verbatim, then end the session (it is marked ended)."""
+        config = self._workflow_config()
+        template = config.closing_line or ""
+        line = fill_verbatim(template, data.fields, withheld=withheld_fields(data))
+        if line is None:
+            line = fill_template(template, visible_fields(data))
+        data.finished = reason
+        logger.info("session %s: the call ends (%s)", data.session_id, reason)
+        handle = self.session.say(line, allow_interruptions=False)
+        session = self.session
+        handle.add_done_callback(lambda _: session.shutdown(drain=True))
+
+    async def _end_call_tool(self, data: CallerData, reason: str) -> None:
+        await self.end_call(data, reason)
 
     async def _run_auto_tools(self, data: CallerData) -> None:
         """``auto`` HTTP tools whose fields are now all known run here, before the next reply."""
@@ -183,24 +303,41 @@ class FlowAgent(Agent):
         data.current_agent = self.name
         config = self._factory.workflow.agent(self.name)
         await self._run_auto_tools(data)
+        await self._refresh_tools(data)
         if self.entry == "resume":
             self._enter_resumed(data)
         elif self.entry == "handoff":
             await self._enter_handoff(data)
         elif self.name not in data.greeted:
-            greeting = fill_verbatim(config.greeting, data.fields) if config.greeting else None
+            greeting = self._verbatim(config.greeting, data)
             if greeting:
                 self.session.say(greeting)
-            else:
+            if not await self._finish_or_step(data) and not greeting:
                 self.session.generate_reply(instructions=opening_note())
         # Entering by any door counts as having met the caller: no greeting on a later return.
         data.greeted = data.greeted | {self.name}
+
+    async def _finish_or_step(self, data: CallerData) -> bool:
+        """On entry: a final agent with nothing to collect ends the call; an agent with ``next``
+        whose collects are already complete moves on. True when either happened."""
+        if not collects_done(self._workflow, self.name, data):
+            return False
+        if self._workflow_config().final:
+            await self.end_call(data, f"final agent '{self.name}'")
+            return True
+        return await self._step(data)
+
+    def _verbatim(self, template: str | None, data: CallerData) -> str | None:
+        """A configured line with its placeholders filled (withheld values get the default)."""
+        if not template:
+            return None
+        return fill_verbatim(template, data.fields, withheld=withheld_fields(data))
 
     def _enter_resumed(self, data: CallerData) -> None:
         """The ``resume`` line verbatim (when every field it names is known), then, if something
         is still needed, the model goes on; without a line the model welcomes the caller back."""
         config = self._factory.workflow.agent(self.name)
-        line = fill_verbatim(config.resume, data.fields) if config.resume else None
+        line = self._verbatim(config.resume, data)
         if line is None:
             self.session.generate_reply(instructions=resume_note())
             return
@@ -213,9 +350,11 @@ class FlowAgent(Agent):
         # caller data recorded in the same model response as the transfer arrived after this
         # agent was built: its instructions must list them as known
         await self.update_instructions(self._factory.instructions_for(self.name, data))
-        say = fill_verbatim(self.arrival_say, data.fields) if self.arrival_say else None
+        say = self._verbatim(self.arrival_say, data)
         if say:
             self.session.say(say)
+        if await self._finish_or_step(data):
+            return
         data.arrival_reply = self.session.generate_reply(
             instructions=handoff_note(
                 data.handoff_trail[-1].from_agent if data.handoff_trail else None

@@ -17,7 +17,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import Agent, RunContext, StopResponse, ToolError, function_tool, llm
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    RunContext,
+    StopResponse,
+    ToolError,
+    function_tool,
+    llm,
+)
 from livekit.agents.llm import ChatContext, ChatMessage, RawFunctionTool
 
 from frontdesk import telemetry
@@ -139,19 +147,21 @@ def make_transfer_tool(
     route: Route,
     build_next: BuildNext,
     claims: TransferClaims | None = None,
+    is_open: Callable[[CallerData], bool] | None = None,
+    closed_message: Callable[[CallerData], str] | None = None,
 ) -> RawFunctionTool[Any, Any]:
     """The ``transfer_to_<route.to>`` tool of ``from_agent``.
 
     ``claims`` (shared by the agent's transfer tools) lets only the first transfer of a model
-    response happen; the others raise a :class:`ToolError` saying so.
+    response happen; the others raise a :class:`ToolError` saying so. ``is_open`` is the
+    route's guard (``requires``, ``if``): a closed route is not offered to the model, and a call
+    of it anyway gets ``closed_message`` as a tool error.
     """
     schema = {
         "name": route.tool_name,
         "description": f"Transfer the caller to the {route.to} agent. Use when: {route.when}",
         "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
     }
-    limit = workflow.config.workflow.max_handoffs_per_turn
-    fallback = workflow.config.workflow.loop_fallback
 
     async def transfer(raw_arguments: dict[str, object], context: RunContext[CallerData]) -> Any:
         data = context.userdata
@@ -166,41 +176,77 @@ def make_transfer_tool(
                 "session %s: %s -> %s ignored: %s", data.session_id, from_agent, route.to, message
             )
             raise ToolError(message)
-        history = context.session.history
-        recent = handoffs_since_caller_spoke(data, history)
-        if recent >= limit:
-            logger.warning(
-                "session %s: loop guard refused %s -> %s after %d handoffs in one turn",
-                data.session_id,
-                from_agent,
-                route.to,
-                recent,
+        if is_open is not None and not is_open(data):
+            message = (
+                closed_message(data)
+                if closed_message
+                else f"{route.tool_name} is not available now."
             )
-            telemetry.handoff_refused(workflow.name, from_agent, route.to)
-            # spoken verbatim; no tool reply, so the model does not add its own version
-            context.session.say(fill_verbatim(fallback, data.fields) or fallback)
-            raise StopResponse()
-        data.pending_handoff = HandoffEntry(
-            from_agent=from_agent, to_agent=route.to, reason=route.when, at=time.time()
+            logger.info(
+                "session %s: %s -> %s refused: %s", data.session_id, from_agent, route.to, message
+            )
+            raise ToolError(message)
+        chat_ctx = await begin_handoff(
+            workflow=workflow, from_agent=from_agent, route=route, session=context.session
         )
-        summarizer = context.session.current_agent.llm or context.session.llm
-        chat_ctx = await context_for_handoff(
-            route.policy,
-            history,
-            summarizer=summarizer if isinstance(summarizer, llm.LLM) else None,
-            summary_prompt=route.summary_prompt,
-        )
-        logger.info(
-            "session %s: handoff %s -> %s (context %s, %d items)",
-            data.session_id,
-            from_agent,
-            route.to,
-            route.context,
-            len(chat_ctx.items),
-        )
-        telemetry.handoff(workflow.name, data, from_agent, route, history)
+        if chat_ctx is None:
+            raise StopResponse()  # the loop guard refused it and said the fallback line
         # bare: LiveKit hands off without asking the old agent's model for a tool reply; the
         # new agent speaks the route's `say` line itself (FlowAgent.on_enter)
         return build_next(route, chat_ctx, data)
 
     return function_tool(transfer, raw_schema=schema)
+
+
+async def begin_handoff(
+    *, workflow: Workflow, from_agent: str, route: Route, session: AgentSession[CallerData]
+) -> ChatContext | None:
+    """What every handoff does before the next agent exists, by a tool or an automatic step:
+    the loop guard (refused: ``loop_fallback`` is said verbatim and None returned), the route's
+    ``clear``, the trail entry, and the next agent's chat context under the route's policy."""
+    data = session.userdata
+    limit = workflow.config.workflow.max_handoffs_per_turn
+    fallback = workflow.config.workflow.loop_fallback
+    history = session.history
+    recent = handoffs_since_caller_spoke(data, history)
+    if recent >= limit:
+        logger.warning(
+            "session %s: loop guard refused %s -> %s after %d handoffs in one turn",
+            data.session_id,
+            from_agent,
+            route.to,
+            recent,
+        )
+        telemetry.handoff_refused(workflow.name, from_agent, route.to)
+        # spoken verbatim; no tool reply, so the model does not add its own version
+        session.say(fill_verbatim(fallback, data.fields) or fallback)
+        return None
+    if route.clear:
+        data.fields = {name: v for name, v in data.fields.items() if name not in route.clear}
+        logger.info(
+            "session %s: %s -> %s clears %s",
+            data.session_id,
+            from_agent,
+            route.to,
+            ", ".join(route.clear),
+        )
+    data.pending_handoff = HandoffEntry(
+        from_agent=from_agent, to_agent=route.to, reason=route.when, at=time.time()
+    )
+    summarizer = session.current_agent.llm or session.llm
+    chat_ctx = await context_for_handoff(
+        route.policy,
+        history,
+        summarizer=summarizer if isinstance(summarizer, llm.LLM) else None,
+        summary_prompt=route.summary_prompt,
+    )
+    logger.info(
+        "session %s: handoff %s -> %s (context %s, %d items)",
+        data.session_id,
+        from_agent,
+        route.to,
+        route.context,
+        len(chat_ctx.items),
+    )
+    telemetry.handoff(workflow.name, data, from_agent, route, history)
+    return chat_ctx

@@ -16,9 +16,11 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    verbatim), then rule 5's question if a field is still missing.
 4. The caller just spoke to this agent and their words contain an ``example`` of one of its routes
    → call that route's ``transfer_to_<agent>`` tool (earliest match in the utterance wins; ties go
-   to the route listed first); else an ``[offline.tools]`` example of one of its work tools →
-   call that tool (a Python tool's arguments named like known caller-data fields are filled;
-   an agent's ``transfer_to_human`` counts as one of its work tools).
+   to the route listed first; only routes offered now count: a guarded route's tool is absent
+   until its ``requires``/``if`` hold; ``examples.end_call`` → the agent's ``end_call`` tool); else
+   an ``[offline.tools]`` example of one of its work tools → call that tool (a Python tool's
+   arguments named like known caller-data fields are filled; an agent's ``transfer_to_human``
+   counts as one of its work tools).
    A work tool's result is then said as is.
 5. A collected field is missing: if a caller message in view contains a value matching the
    field's ``pattern`` (newest first), or answers the field's question just asked → call
@@ -57,6 +59,7 @@ from frontdesk.agents.prompt import (
     read_call_context,
 )
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.flow_checks import END_CALL_TOOL
 from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 from frontdesk.workflows.definition.transfer import TRANSFER_TOOL
 
@@ -156,6 +159,8 @@ class OfflineBrain(llm.LLM):
         caller_turn = last is not None and last.type == "message" and last.role == "user"
         if caller_turn and not note.startswith(HANDOFF_NOTE_MARKER):
             route = self._matching_route(context.agent, _text(last), tool_names)
+            if route == END_CALL_TOOL:
+                return Decision(tool=END_CALL_TOOL, arguments={})
             if route is not None:
                 return Decision(tool=f"transfer_to_{route}", arguments={})
             tool = self._matching_tool(context.agent, _text(last), tool_names)
@@ -192,6 +197,7 @@ class OfflineBrain(llm.LLM):
             if field_name in known:
                 continue
             spec = self._workflow.field(field_name)
+            ask = fill_template(spec.ask, known) if spec.ask else None
             tool = f"record_{field_name}"
             if not ask_only and tool in tool_names:
                 if spec.regex is not None and spec.pattern is not None:
@@ -200,16 +206,9 @@ class OfflineBrain(llm.LLM):
                         found = _search_value(finder, spec.regex, utterance)
                         if found:
                             return Decision(tool=tool, arguments={field_name: found})
-                if (
-                    spec.ask
-                    and last_is_caller
-                    and last_agent_line.endswith(spec.ask)
-                    and caller_messages
-                ):
+                if ask and last_is_caller and last_agent_line.endswith(ask) and caller_messages:
                     return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
-            return Decision(
-                text=spec.ask or f"Could you tell me your {field_name.replace('_', ' ')}?"
-            )
+            return Decision(text=ask or f"Could you tell me your {field_name.replace('_', ' ')}?")
         if ask_only:
             return Decision(text="")
         reply = self._workflow.config.offline.agent(context.agent).reply
@@ -221,13 +220,18 @@ class OfflineBrain(llm.LLM):
         lowered = utterance[:MAX_SCANNED_CHARS].lower()
         best: tuple[int, int, str] | None = None
         examples = self._workflow.config.offline.agent(agent_name).examples
-        for order, route in enumerate(self._workflow.agent(agent_name).handoffs):
-            if route.tool_name not in tool_names:
+        # the routes offered now (a guarded route is absent until it is open), then end_call
+        targets = [
+            (route.to, route.tool_name) for route in self._workflow.agent(agent_name).handoffs
+        ]
+        targets.append((END_CALL_TOOL, END_CALL_TOOL))
+        for order, (to, tool) in enumerate(targets):
+            if tool not in tool_names:
                 continue
-            positions = [lowered.find(example.lower()) for example in examples.get(route.to, ())]
+            positions = [lowered.find(example.lower()) for example in examples.get(to, ())]
             hits = [position for position in positions if position >= 0]
             if hits and (best is None or (min(hits), order) < best[:2]):
-                best = (min(hits), order, route.to)
+                best = (min(hits), order, to)
         return best[2] if best else None
 
     def _agent_tool_names(self, agent_name: str) -> dict[str, str]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+
+from frontdesk.workflows.definition import templates
 
 CONTEXT_HEADER = "## Call context (Frontdesk)"
 KNOWN_HEADER = (
@@ -157,28 +159,26 @@ def resume_continue_note(spoken: str) -> str:
     )
 
 
-_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-"""A ``{field}`` placeholder of a spoken line or a reply."""
+def fill_template(template: str, values: Mapping[str, object]) -> str:
+    """``template`` with its placeholders filled (:mod:`~frontdesk.workflows.definition.templates`);
+    a missing value without a default reads 'that' (the offline brain's ``reply``)."""
+    return templates.fill(template, values, fallback="that") or ""
 
 
-def fill_template(template: str, values: Mapping[str, str]) -> str:
-    """``template`` with ``{field}`` placeholders filled; unknown ones read 'that'."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), "that"), template)
-
-
-def fill_verbatim(template: str, values: Mapping[str, str]) -> str | None:
-    """A verbatim line with its ``{field}``s filled; ``None`` when one of them is not known.
+def fill_verbatim(
+    template: str, values: Mapping[str, object], *, withheld: Collection[str] = ()
+) -> str | None:
+    """A verbatim line with its placeholders filled; ``None`` when one without a default is
+    not known (or is in ``withheld``: a sensitive value an unverified caller may not hear).
 
     A line spoken as written must not say "account that": the caller hears the model instead.
     """
-    if any(name not in values for name in _PLACEHOLDER.findall(template)):
-        return None
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+    return templates.fill(template, values, withheld=withheld)
 
 
 def template_fields(template: str) -> set[str]:
-    """The ``{field}`` placeholders of ``template``."""
-    return set(_PLACEHOLDER.findall(template))
+    """The field names the placeholders of ``template`` use."""
+    return set(templates.names(template))
 
 
 def quote_value(value: str) -> str:

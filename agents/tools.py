@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +34,8 @@ from livekit.agents.llm.tool_context import is_function_tool, is_raw_function_to
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.definition import KeyLocator, Workflow, format_path
-from frontdesk.workflows.definition.tools import TEMPLATE_FIELD, HttpTool, is_python_ref
+from frontdesk.workflows.definition import KeyLocator, Workflow, format_path, templates
+from frontdesk.workflows.definition.tools import HttpTool, is_python_ref
 
 logger = logging.getLogger(__name__)
 
@@ -149,20 +150,24 @@ def check_python_tools(workflow: Workflow, locator: KeyLocator | None = None) ->
 # --------------------------------------------------------------------------- HTTP tools
 
 
-def fill(template: str, fields: dict[str, str], environ: dict[str, str] | None = None) -> str:
-    """``template`` with ``{field}`` from caller data and ``{env.X}`` from the environment."""
+def fill(
+    template: str, fields: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> str:
+    """``template`` with ``{field}`` from caller data and ``{env.X}`` from the environment
+    (the one template syntax, :mod:`frontdesk.workflows.definition.templates`)."""
     env = os.environ if environ is None else environ
-
-    def value(match: Any) -> str:
-        name = match.group(1)
-        if name.startswith("env."):
-            key = name.removeprefix("env.")
+    values: dict[str, object] = dict(fields)
+    for name in templates.names(template):
+        if name.startswith(templates.ENV_PREFIX):
+            key = name.removeprefix(templates.ENV_PREFIX)
             if key not in env:
                 raise ToolFailure(f"environment variable {key} is not set")
-            return env[key]
-        return fields[name]
-
-    return TEMPLATE_FIELD.sub(value, template)
+            values[name] = env[key]
+    filled = templates.fill(template, values)
+    if filled is None:
+        missing = [n for n in templates.required_names(template) if values.get(n) is None]
+        raise ToolFailure(f"missing caller data: {', '.join(missing)}")
+    return filled
 
 
 def pick(value: Any, path: str | None) -> Any:

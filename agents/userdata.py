@@ -52,6 +52,12 @@ class CallerData(BaseModel):
         description="The call's CallLine (frontdesk.agents.transfer): where the caller is on "
         "LiveKit, for a transfer to a human; None in text mode.",
     )
+    finished: str | None = Field(
+        default=None,
+        exclude=True,
+        description="Set when the flow ended the call (a final agent, an end_call): why. The "
+        "stored session is then marked ended, so a later call starts fresh.",
+    )
     arrival_reply: Any = Field(
         default=None,
         exclude=True,

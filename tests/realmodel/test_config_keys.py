@@ -173,9 +173,12 @@ def test_an_llm_may_be_a_fallback_chain_and_errors_name_its_element() -> None:
 
 
 async def test_a_verbatim_line_naming_an_unknown_field_is_not_spoken_with_a_hole() -> None:
-    text = MOVED.replace(
-        'instructions = "Help."', 'instructions = "Help."\ngreeting = "Hi {name}."'
+    # a declared field not known yet (an undeclared one is a validate error)
+    text = (
+        MOVED.replace('instructions = "Help."', 'instructions = "Help."\ngreeting = "Hi {name}."')
+        + '\n[caller_data.name]\ndescription = "The caller\'s name"\n'
     )
+
     workflow = parse_workflow(text)
     call = await start_call(workflow=workflow)
     try:

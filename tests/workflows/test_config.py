@@ -52,7 +52,7 @@ def _errors(text: str) -> list[str]:
 def test_default_config_is_valid_and_has_no_warnings() -> None:
     workflow = load_workflow(ROOT / "config.toml")
     assert workflow.name == "acme-broadband"
-    assert set(workflow.config.agents) == {"receptionist", "support", "sales"}
+    assert set(workflow.config.agents) == {"receptionist", "support", "sales", "goodbye"}
     assert workflow.warnings == ()
 
 

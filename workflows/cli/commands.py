@@ -294,8 +294,9 @@ async def _chat(
                 before = call.session.current_agent.id
                 run: RunResult[Any] = await call.session.run(user_input=text)
                 show(list(run.events), before)
-                if call.ended_reason:
-                    console.print(f"[magenta]✂ the call ended: {call.ended_reason}[/]")
+                if call.ended_reason or call.finished:
+                    why = call.ended_reason or call.finished
+                    console.print(f"[magenta]✂ the call ended: {why}[/]")
                     break
         finally:
             await call.aclose("caller hung up")

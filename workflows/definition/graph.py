@@ -3,7 +3,10 @@
 The schema (:mod:`frontdesk.workflows.definition.schema`) checks each table alone; this module checks what
 only the whole graph shows: the start agent exists, every route leads to an agent, every agent
 can be reached, ``collects`` names declared fields, nobody hands off to themselves. Agents with no
-way back to the start are only warned about: a terminal agent is a legitimate design.
+way back to the start and no way on to a ``final`` agent are only warned about (a call that
+reaches one stays there); a final agent ends the call, so it is never warned about.
+:mod:`~frontdesk.workflows.definition.flow_checks` adds the checks of templates, guards and
+automatic steps.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from frontdesk.workflows.definition.flow_checks import END_CALL_TOOL, check_flow
 from frontdesk.workflows.definition.schema import WorkflowConfig
 
 
@@ -37,10 +41,13 @@ def reachable_from(config: WorkflowConfig, start: str) -> set[str]:
     queue = deque([start])
     while queue:
         agent = config.agents.get(queue.popleft())
-        for route in agent.handoffs if agent else ():
-            if route.to in config.agents and route.to not in seen:
-                seen.add(route.to)
-                queue.append(route.to)
+        targets = [route.to for route in agent.handoffs] if agent else []
+        if agent is not None and agent.next is not None:
+            targets.append(agent.next)  # an automatic step is a way on too
+        for target in targets:
+            if target in config.agents and target not in seen:
+                seen.add(target)
+                queue.append(target)
     return seen
 
 
@@ -82,6 +89,8 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
             )
             continue
         targets = [route.to for route in config.agents[name].handoffs]
+        if config.agents[name].end_call_when:
+            targets.append(END_CALL_TOOL)  # examples of its end_call tool
         for to in offline.examples:
             if to not in targets:
                 issues.append(
@@ -121,14 +130,17 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                 issues.append(
                     GraphIssue(("agents", name), f"agent '{name}' cannot be reached from '{start}'")
                 )
-            elif name != start and start not in reachable_from(config, name):
-                issues.append(
-                    GraphIssue(
-                        ("agents", name),
-                        f"agent '{name}' has no way back to '{start}' (calls that reach it stay there)",
-                        is_error=False,
+            elif name != start and not config.agents[name].final:
+                onward = reachable_from(config, name)
+                if start not in onward and not any(config.agents[a].final for a in onward):
+                    issues.append(
+                        GraphIssue(
+                            ("agents", name),
+                            f"agent '{name}' has no way back to '{start}' and leads to no final "
+                            "agent (calls that reach it stay there)",
+                            is_error=False,
+                        )
                     )
-                )
     from frontdesk.workflows.definition.tools import check_tools
 
     tool_issues = check_tools(
@@ -146,6 +158,9 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
                     "the tool transfer_to_human: rename the agent",
                 )
             )
+    issues += [
+        GraphIssue(issue.path, issue.message, issue.is_error) for issue in check_flow(config)
+    ]
     return issues
 
 
@@ -157,10 +172,13 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
         for name, agent in config.agents.items():
             shape = "doublecircle" if name == start else "box"
             label = name + (f"\\ncollects: {', '.join(agent.collects)}" if agent.collects else "")
+            label += "\\nfinal" if agent.final else ""
             lines.append(f'  "{name}" [shape={shape}, label="{label}"];')
         for name, agent in config.agents.items():
             for route in agent.handoffs:
                 lines.append(f'  "{name}" -> "{route.to}" [label="{route.context}"];')
+            if agent.next is not None:
+                lines.append(f'  "{name}" -> "{agent.next}" [label="next", style=dashed];')
         lines.append("}")
         return "\n".join(lines)
     # Mermaid ids: every agent as ``agent_<name>`` (so ``end``, ``graph``, ``o``/``x`` (edge
@@ -168,12 +186,15 @@ def render_graph(config: WorkflowConfig, fmt: Literal["mermaid", "dot"] = "merma
     lines = ["flowchart LR", f"  caller((caller)) --> {_mermaid_id(start)}"]
     for name, agent in config.agents.items():
         label = name + (f"<br/>collects: {', '.join(agent.collects)}" if agent.collects else "")
+        label += "<br/>final: ends the call" if agent.final else ""
         lines.append(f'  {_mermaid_id(name)}["{_mermaid_text(label)}"]')
     for name, agent in config.agents.items():
         for route in agent.handoffs:
             lines.append(
                 f'  {_mermaid_id(name)} -->|"{_mermaid_text(route.context)}"| {_mermaid_id(route.to)}'
             )
+        if agent.next is not None:
+            lines.append(f'  {_mermaid_id(name)} -.->|"next"| {_mermaid_id(agent.next)}')
     return "\n".join(lines)
 
 

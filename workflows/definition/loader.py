@@ -53,10 +53,13 @@ class Workflow:
         if not dumped.get("tools"):
             dumped.pop("tools", None)
         for agent in dumped["agents"].values():
-            if not agent.get("tools"):
-                agent.pop("tools", None)
-            if agent.get("transfer") is None:
-                agent.pop("transfer", None)
+            for key in _LATER_AGENT_KEYS:
+                if not agent.get(key):
+                    agent.pop(key, None)
+            for route in agent.get("handoffs", ()):
+                for key in _LATER_ROUTE_KEYS:
+                    if not route.get(key):
+                        route.pop(key, None)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -79,6 +82,11 @@ class Workflow:
             names.update(self.config.caller_data[name].verify_with)
         return frozenset(n for n in names if n in self.config.caller_data)
 
+
+_LATER_AGENT_KEYS = ("tools", "transfer", "next", "final", "end_call")
+"""Agent keys added after the first release: left out of the content hash while unset."""
+_LATER_ROUTE_KEYS = ("requires", "if_", "clear")
+"""Route keys added after the first release: left out of the content hash while unset."""
 
 # --------------------------------------------------------------------------- loading
 

@@ -30,6 +30,7 @@ from frontdesk.workflows.definition.tools import HttpTool
 from frontdesk.workflows.definition.transfer import HumanTransfer
 
 if TYPE_CHECKING:
+    from frontdesk.workflows.definition.conditions import Node as ConditionNode
     from frontdesk.workflows.definition.patterns import Pattern
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -213,8 +214,21 @@ def _validate_context(value: str) -> str:
     return value.strip()
 
 
+def _validate_condition(value: str | None) -> str | None:
+    if value is not None:
+        from frontdesk.workflows.definition.conditions import ConditionError, parse_condition
+
+        try:
+            parse_condition(value)
+        except ConditionError as exc:
+            raise ValueError(f"not a valid condition: {exc}") from None
+    return value
+
+
 class Route(_Strict):
     """``[[agents.<agent>.handoffs]]``: a way from this agent to another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     to: Name = Field(description="The agent the call goes to.")
     when: str = Field(
@@ -246,9 +260,35 @@ class Route(_Strict):
         "(default: a generic one).",
     )
 
+    requires: tuple[Name, ...] = Field(
+        default=(),
+        max_length=50,
+        description="Caller-data fields that must be recorded before this route is offered "
+        "(its transfer tool is absent from the model's tools until then).",
+    )
+    if_: Annotated[str | None, AfterValidator(_validate_condition)] = Field(
+        default=None,
+        alias="if",
+        max_length=500,
+        description="A condition on caller data, e.g. 'age >= 18 and plan in [\"fast\"]': the "
+        "route is offered only while it holds (see frontdesk.workflows.definition.conditions).",
+    )
+    clear: tuple[Name, ...] = Field(
+        default=(),
+        max_length=50,
+        description="Recorded fields cleared as the call takes this route (a 'revise' route).",
+    )
+
     @property
     def policy(self) -> ContextPolicy:
         return ContextPolicy.parse(self.context)
+
+    @property
+    def condition(self) -> ConditionNode | None:
+        """The parsed ``if`` (None without one)."""
+        from frontdesk.workflows.definition.conditions import parse_condition
+
+        return parse_condition(self.if_) if self.if_ else None
 
     @property
     def tool_name(self) -> str:
@@ -301,6 +341,26 @@ class ComponentOverride(_Strict):
         return ComponentConfig(**{**base.model_dump(), **changes})
 
 
+class EndCall(_Strict):
+    """``end_call = { say = "...", when = "..." }``: an agent's way to end the call."""
+
+    say: str = Field(
+        min_length=1, max_length=MAX_LINE, description="Said verbatim; then the call ends."
+    )
+    when: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LINE,
+        description="When the model may end the call (the end_call tool's description); "
+        "without it only a final agent ends the call, once its collects are recorded.",
+    )
+
+
+def _line_as_end_call(value: object) -> object:
+    """``end_call = "Goodbye!"`` is ``end_call = { say = "Goodbye!" }``."""
+    return {"say": value} if isinstance(value, str) else value
+
+
 class AgentConfig(_Strict):
     """``[agents.<name>]``: one agent of the workflow."""
 
@@ -342,9 +402,34 @@ class AgentConfig(_Strict):
         description="Passing the caller to a human (a transfer_to_human tool); see "
         "frontdesk.workflows.definition.transfer.",
     )
+    next: Name | None = Field(
+        default=None,
+        description="The agent the call moves on to by itself once this agent's `collects` "
+        "are all recorded (no model request decides it).",
+    )
+    final: bool = Field(
+        default=False,
+        description="The call ends at this agent: once its `collects` are recorded it says "
+        "its `end_call` line verbatim and the session is marked ended.",
+    )
+    end_call: Annotated[EndCall | None, BeforeValidator(_line_as_end_call)] = Field(
+        default=None,
+        description="The closing line said verbatim before the call ends (`{field}`s filled); "
+        "a table { say, when } also gives the agent an end_call tool the model may use.",
+    )
     stt: ComponentOverride | None = Field(default=None, description="Per-agent STT override.")
     llm: ComponentOverride | None = Field(default=None, description="Per-agent LLM override.")
     tts: ComponentOverride | None = Field(default=None, description="Per-agent TTS override.")
+
+    @property
+    def closing_line(self) -> str | None:
+        """The ``end_call`` line (from either form)."""
+        return self.end_call.say if self.end_call is not None else None
+
+    @property
+    def end_call_when(self) -> str | None:
+        """When the model may end the call (the ``end_call`` tool's description), if it may."""
+        return self.end_call.when if self.end_call is not None else None
 
 
 # --------------------------------------------------------------------------- [providers]

@@ -14,14 +14,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from frontdesk.workflows.definition import templates
 from frontdesk.workflows.definition.durations import Duration
 
 PYTHON_REF = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 )
 """``package.module:function``."""
-TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
-"""``{account_number}`` or ``{env.ACME_TOKEN}`` inside a template."""
+TEMPLATE_FIELD = templates.PLACEHOLDER
+"""``{account_number}``, ``{field|default}`` or ``{env.ACME_TOKEN}`` inside a template (the one
+placeholder syntax: :mod:`frontdesk.workflows.definition.templates`)."""
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 
@@ -31,7 +33,7 @@ def is_python_ref(reference: str) -> bool:
 
 def template_names(template: str) -> list[str]:
     """Every ``{name}`` a template uses, in order (``env.X`` included)."""
-    return TEMPLATE_FIELD.findall(template)
+    return templates.names(template)
 
 
 class HttpTool(BaseModel):
@@ -109,10 +111,11 @@ class HttpTool(BaseModel):
         return found
 
     def needed_fields(self) -> list[str]:
-        """Caller-data fields the templates use (``env.`` names left out), in order, once each."""
+        """Caller-data fields the templates cannot do without (``env.`` names and placeholders
+        with a default left out), in order, once each."""
         names: list[str] = []
         for _, template in self.templates():
-            for name in template_names(template):
+            for name in templates.required_names(template):
                 if not name.startswith("env.") and name not in names:
                     names.append(name)
         return names

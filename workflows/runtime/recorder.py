@@ -406,7 +406,9 @@ class SessionRecorder:
         if mark_ended and saved and not held and self.lease is not None:
             try:
                 await asyncio.wait_for(self._store.mark_ended(self.lease), timeout)
-                logger.info("session %s: caller hung up; session ended", self.session_id)
+                logger.info(
+                    "session %s: session ended (a later call starts fresh)", self.session_id
+                )
             except Exception as exc:
                 logger.warning("session %s: could not mark it ended: %s", self.session_id, exc)
         self.detach()

@@ -135,6 +135,11 @@ class Call:
         return self.session.userdata.transfer is not None
 
     @property
+    def finished(self) -> str | None:
+        """Why the flow ended the call (a final agent, an end_call); None while it goes on."""
+        return self.session.userdata.finished
+
+    @property
     def resumed(self) -> bool:
         return self.plan is not None and self.plan.kind == "resume"
 
@@ -164,7 +169,8 @@ class Call:
 
         The stored session is kept (not marked ended) so a caller who dropped can resume within
         the resume window. ``hung_up`` (a deliberate hang-up) marks it ended instead when
-        ``[state.resume] end_on_hangup`` is on: a later call starts fresh. ``metrics``
+        ``[state.resume] end_on_hangup`` is on, and so does a call the flow ended (a ``final``
+        agent, an ``end_call``): a later call starts fresh. ``metrics``
         (LiveKit's, aggregated per agent) go into the record.
         """
         if self.report is not None:
@@ -191,8 +197,9 @@ class Call:
         saved = True
         if self.recorder is not None:
             self.recorder.record_call(record)
-            end = hung_up and (
-                self.persistence is None or self.persistence.settings.resume.end_on_hangup
+            end = self.finished is not None or (
+                hung_up
+                and (self.persistence is None or self.persistence.settings.resume.end_on_hangup)
             )
             # passed to a human: never resumed as an AI call, whatever end_on_hangup says
             end = end or self.transferred

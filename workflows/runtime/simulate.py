@@ -472,8 +472,8 @@ class ScenarioRunner:
                 'the caller is disconnected: add a turn with event = "reconnect" first'
             )
             return result
-        if call.ended_reason:
-            result.failures.append(f"the call has ended ({call.ended_reason})")
+        if call.ended_reason or call.finished:
+            result.failures.append(f"the call has ended ({call.ended_reason or call.finished})")
             return result
         before = call.session.current_agent.id
         try:
