@@ -26,7 +26,7 @@ from livekit.agents import Agent, RunContext, llm
 from livekit.agents.llm import ChatContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
-from frontdesk.agents.fields import make_record_tool
+from frontdesk.agents.fields import make_record_tool, needed_line
 from frontdesk.agents.handoff import TransferClaims, make_transfer_tool
 from frontdesk.agents.pipeline import Pipeline
 from frontdesk.agents.prompt import (
@@ -79,10 +79,7 @@ class AgentFactory:
     def instructions_for(self, name: str, caller_data: CallerData) -> str:
         agent = self.workflow.agent(name)
         needed = [
-            (
-                field_name,
-                self.workflow.field(field_name).ask or self.workflow.field(field_name).description,
-            )
+            (field_name, needed_line(field_name, self.workflow.field(field_name)))
             for field_name in caller_data.missing(agent.collects)
         ]
         return render_instructions(

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +47,7 @@ from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
+from frontdesk.workflows.definition.field_types import FieldValue
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -590,18 +591,19 @@ def _verification_gate(
 
 
 def valid_caller_data(
-    workflow: Workflow, stored: dict[str, str], *, session_id: str
-) -> dict[str, str]:
-    """The stored caller data this workflow still accepts: declared fields matching their pattern.
+    workflow: Workflow, stored: Mapping[str, FieldValue], *, session_id: str
+) -> dict[str, FieldValue]:
+    """The stored caller data this workflow still accepts: declared fields valid for their type.
 
-    A value the workflow no longer declares, or that fails its (perhaps tightened) pattern, is
-    dropped with a log line, so the agent asks for it again rather than trusting it.
+    A value the workflow no longer declares, or that fails its (perhaps tightened) rules, is
+    dropped with a log line, so the agent asks for it again rather than trusting it. A value
+    stored before its field got a type is normalised ("4" → 4).
     """
-    kept: dict[str, str] = {}
+    kept: dict[str, FieldValue] = {}
     for name, value in stored.items():
         spec = workflow.config.caller_data.get(name)
         if spec is not None and spec.accepts(value):
-            kept[name] = value
+            kept[name] = value if spec.type == "string" else spec.normalise(value)
         else:
             logger.warning(
                 "session %s: stored caller data '%s' dropped on resume", session_id, name
