@@ -70,6 +70,7 @@ from frontdesk.workflows.definition.field_types import (
     FieldValue,
     FieldValueError,
     find_boolean,
+    find_candidate,
     find_value,
     label_of,
 )
@@ -198,7 +199,7 @@ class OfflineBrain(llm.LLM):
         ask_only: bool = False,
     ) -> Decision:
         agent = self._workflow.agent(context.agent)
-        caller_messages = self._answer_window(context.agent, items)
+        caller_messages, asked = self._answer_window(context.agent, items)
         last_agent_line = next(
             (
                 _text(item)
@@ -210,7 +211,10 @@ class OfflineBrain(llm.LLM):
         last_is_caller = bool(items) and items[-1].type == "message" and items[-1].role == "user"
         missing = [name for name in agent.collects if name not in known]
         if not ask_only:
-            for field_name in missing:  # a value of any missing field, in any order
+            # the field asked first; the others (in any order) only once the answer gave the
+            # field asked — a refused answer is trusted for nothing
+            searched = [asked] if asked in missing else missing
+            for field_name in searched:
                 if f"record_{field_name}" not in tool_names:
                     continue
                 found = self._found(field_name, self._workflow.field(field_name), caller_messages)
@@ -226,7 +230,12 @@ class OfflineBrain(llm.LLM):
                 and last_agent_line.endswith(_ask_of(field_name, spec))
                 and caller_messages
             ):
-                return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
+                answer = caller_messages[-1].strip()
+                # a typed answer: what in it looks like a value (the 13 of "we are 13"), so the
+                # refusal can say what is wrong with it
+                candidate = None if spec.type == "string" else find_candidate(spec, answer)
+                said = candidate if isinstance(candidate, str | int | float | bool) else answer
+                return Decision(tool=tool, arguments={field_name: said})
             return Decision(text=_ask_of(field_name, spec))
         if ask_only:
             return Decision(text="")
@@ -252,25 +261,28 @@ class OfflineBrain(llm.LLM):
                 return found
         return None
 
-    def _answer_window(self, agent_name: str, items: list[Any]) -> list[str]:
-        """What the caller said since this agent last asked one of its fields; before it asked
-        anything, the latest thing they said (the utterance that brought them here)."""
+    def _answer_window(self, agent_name: str, items: list[Any]) -> tuple[list[str], str | None]:
+        """What the caller said since this agent last asked one of its fields, and that field;
+        before it asked anything, the latest thing they said (the utterance that brought them
+        here) and None."""
         agent = self._workflow.agent(agent_name)
-        asks = [_ask_of(name, self._workflow.field(name)) for name in agent.collects]
+        asks = [(name, _ask_of(name, self._workflow.field(name))) for name in agent.collects]
         boundary: int | None = None
+        asked: str | None = None
         for index, item in enumerate(items):
             if item.type == "message" and item.role == "assistant":
                 line = _text(item).rstrip()
-                if any(ask and line.endswith(ask) for ask in asks):
-                    boundary = index
+                for name, ask in asks:
+                    if ask and line.endswith(ask):
+                        boundary, asked = index, name
         said = [
             (index, _text(item)[:MAX_SCANNED_CHARS])
             for index, item in enumerate(items)
             if item.type == "message" and item.role == "user"
         ]
         if boundary is not None:
-            return [text for index, text in said if index > boundary]
-        return [said[-1][1]] if said else []
+            return [text for index, text in said if index > boundary], asked
+        return ([said[-1][1]] if said else []), None
 
     def _recorded_values(self, items: list[Any]) -> dict[str, FieldValue]:
         """Field values recorded by record_ calls in view, as the tool stored them."""

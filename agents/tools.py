@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ from livekit.agents.llm.tool_context import is_function_tool, is_raw_function_to
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import ConfigError
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.field_types import FieldValue
+from frontdesk.workflows.definition.field_types import as_text as field_text
 from frontdesk.workflows.definition.tools import TEMPLATE_FIELD, HttpTool, is_python_ref
 
 logger = logging.getLogger(__name__)
@@ -136,7 +139,9 @@ def check_python_tools(workflow: Workflow) -> list[str]:
 # --------------------------------------------------------------------------- HTTP tools
 
 
-def fill(template: str, fields: dict[str, str], environ: dict[str, str] | None = None) -> str:
+def fill(
+    template: str, fields: Mapping[str, FieldValue], environ: dict[str, str] | None = None
+) -> str:
     """``template`` with ``{field}`` from caller data and ``{env.X}`` from the environment."""
     env = os.environ if environ is None else environ
 
@@ -147,7 +152,7 @@ def fill(template: str, fields: dict[str, str], environ: dict[str, str] | None =
             if key not in env:
                 raise ToolFailure(f"environment variable {key} is not set")
             return env[key]
-        return fields[name]
+        return field_text(fields[name])
 
     return TEMPLATE_FIELD.sub(value, template)
 
@@ -184,7 +189,7 @@ class HttpToolRunner:
     name: str
     spec: HttpTool
 
-    async def request(self, fields: dict[str, str]) -> str:
+    async def request(self, fields: Mapping[str, FieldValue]) -> str:
         """The picked result as text; :class:`ToolFailure` after the last failed attempt."""
         spec = self.spec
         missing = [name for name in spec.needed_fields() if name not in fields]

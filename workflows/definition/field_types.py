@@ -395,8 +395,16 @@ EMAIL_RE = re.compile(
 _SPOKEN_EMAIL = {"at": "@", "dot": ".", "underscore": "_", "dash": "-", "hyphen": "-", "plus": "+"}
 
 
+_EMAIL_LEAD = re.compile(
+    r"^(?:(?:my |the )?e-?mail(?: address)?(?: is|'s)?|it's|it is|that's|sure)[\s,:]+",
+    re.IGNORECASE,
+)
+
+
 def _spoken_email(text: str) -> str:
     """ "john dot smith at example dot com" → "john.smith@example.com"."""
+    for _ in range(2):
+        text = _EMAIL_LEAD.sub("", text.strip())
     words = text.lower().replace(",", " ").split()
     return "".join(_SPOKEN_EMAIL.get(word, word) for word in words)
 
@@ -616,7 +624,8 @@ def _normalise_scalar(
             raise _refuse(label, rules)
         return found_time
     if kind == "email":
-        candidate = text if EMAIL_RE.fullmatch(text) else _spoken_email(text)
+        found = EMAIL_RE.search(text)
+        candidate = found.group(0) if found else _spoken_email(text)
         if not EMAIL_RE.fullmatch(candidate):
             raise _refuse(label, rules)
         return _matching(rules, candidate.lower(), label)
@@ -701,6 +710,18 @@ def find_value(
     Free-text types (string without a pattern, name, address, list of strings) are not searched:
     they are only taken as the whole answer to their question.
     """
+    candidate = find_candidate(rules, text, today=today)
+    if candidate is None:
+        return None
+    try:
+        return normalise(rules, candidate, label=label, today=today)
+    except FieldValueError:
+        return None
+
+
+def find_candidate(rules: FieldRules, text: str, *, today: dt.date | None = None) -> object | None:
+    """What in ``text`` looks like a value of the field's type (not yet checked against its
+    bounds): the number in "we are 13", the date in "on March 9th"; None when nothing does."""
     kind = rules.type
     candidate: object | None = None
     lowered = _hyphens_split(text)
@@ -728,12 +749,7 @@ def find_value(
     elif kind == "list" and rules.items == "enum":
         found_choices = _all_choices(rules, text)
         candidate = found_choices or None
-    if candidate is None:
-        return None
-    try:
-        return normalise(rules, candidate, label=label, today=today)
-    except FieldValueError:
-        return None
+    return candidate
 
 
 def _all_choices(rules: FieldRules, text: str) -> list[str]:

@@ -47,7 +47,7 @@ from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
-from frontdesk.workflows.definition.field_types import FieldValue
+from frontdesk.workflows.definition.field_types import FieldValue, as_text
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -526,7 +526,7 @@ def _sealer(workflow: Workflow, persistence: Persistence, data: CallerData) -> S
         return None
 
     def values() -> list[str]:
-        known = [v for name, v in data.fields.items() if name in sensitive]
+        known = [as_text(v) for name, v in data.fields.items() if name in sensitive]
         gate = data.gate
         if gate is not None:
             known += [*gate.withheld.values(), *gate.stored.values()]
@@ -564,7 +564,7 @@ def _verification_gate(
 ) -> VerificationGate | None:
     """The gate of a caller resumed by caller ID, or None when nothing sensitive is stored."""
     sensitive = workflow.sensitive_fields
-    stored = {name: value for name, value in data.fields.items() if name in sensitive}
+    stored = {name: as_text(value) for name, value in data.fields.items() if name in sensitive}
     if not stored:
         return None
     required: list[str] = []

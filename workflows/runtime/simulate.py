@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from frontdesk.errors import ScenarioError
 from frontdesk.workflows.definition import KeyLocator, Workflow
+from frontdesk.workflows.definition.field_types import FieldValue, as_text
 from frontdesk.workflows.runtime.session import Call, Persistence, start_call
 
 DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
@@ -162,7 +163,7 @@ class TurnResult(BaseModel):
     agent: str | None = None
     reply: str = ""
     handoffs: list[dict[str, str | None]] = Field(default_factory=list)
-    data: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, FieldValue] = Field(default_factory=dict)
     resumed: bool | None = None
     ok: bool = True
     failures: list[str] = Field(default_factory=list)
@@ -291,7 +292,8 @@ def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
         failures.append(f"expected resumed = {turn.expect_resumed}, got {result.resumed}")
     for key, value in (turn.expect_data or {}).items():
         actual = result.data.get(key)
-        if actual != value:
+        # a typed value (4, true) also matches the text it is said as ("4", "yes")
+        if actual != value and not (actual is not None and as_text(actual) == value):
             failures.append(f"expected {key} = {value!r}, got {actual!r}")
     if turn.expect_tool is not None and (problem := _tool_failure(turn.expect_tool, result.tools)):
         failures.append(problem)
