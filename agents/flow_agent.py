@@ -200,7 +200,7 @@ class FlowAgent(Agent):
         say = fill_verbatim(self.arrival_say, data.fields) if self.arrival_say else None
         if say:
             self.session.say(say)
-        self.session.generate_reply(
+        data.arrival_reply = self.session.generate_reply(
             instructions=handoff_note(
                 data.handoff_trail[-1].from_agent if data.handoff_trail else None
             )

@@ -49,6 +49,14 @@ class CallerData(BaseModel):
         description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",
     )
 
+    arrival_reply: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The new agent's first reply after a handoff (a LiveKit SpeechHandle) until "
+        "it is spoken: the caller's turn ends with it, not with the route's say line before it.",
+    )
+
     gate: Any = Field(
         default=None,
         exclude=True,

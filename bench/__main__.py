@@ -1,9 +1,12 @@
-"""``python -m bench [--quick] [--only NAME[,NAME]] [--json-dir bench/results] [--no-peer]``.
+"""``python -m bench [--quick] [--only NAME[,NAME]] [--json-dir bench/results] [--no-peer] [--check]``.
 
 Starts one private ``redis-server`` (the project's :class:`~frontdesk.state.EmbeddedRedis`, AOF
 on with ``appendfsync everysec`` as in production) and, when the optional LangGraph peer is
 installed, one Redis Stack server; runs the benchmarks in order in this one process; prints a
 table per benchmark and a summary of the targets; writes ``<json-dir>/<name>.json``.
+With ``--check`` the run is written to a temporary folder instead (unless ``--json-dir`` is
+given) and compared with the committed results (:mod:`bench.check`): exit status 1 when a
+target that held there regresses beyond the noise measured.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +28,7 @@ from rich.console import Console
 from frontdesk.errors import StateError
 from frontdesk.state import EmbeddedRedis
 
+from . import check
 from .common import (
     HUNG_CLOSES,
     BenchContext,
@@ -35,7 +40,7 @@ from .common import (
 )
 from .peer_langgraph import INSTALL_HINT, PeerStatus, check_peer, peer_server
 
-NAMES = ("persist", "resume", "handoff", "capacity", "voice", "realmodel", "scale")
+NAMES = ("persist", "resume", "handoff", "capacity", "jobs", "voice", "realmodel", "scale")
 PEER_USERS = {"persist", "resume"}
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +58,10 @@ def _runner(name: str) -> Callable[[BenchContext], Awaitable[dict[str, Any]]]:
         from . import handoff
 
         return handoff.run
+    if name == "jobs":
+        from . import jobs
+
+        return jobs.run
     if name == "voice":
         from . import voice
 
@@ -93,7 +102,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the optional LangGraph peer even if it is installed",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the committed results (--baseline) and exit 1 when a target that "
+        "held there regresses beyond the run-to-run noise measured",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=DEFAULT_JSON_DIR,
+        help="the results --check compares with (default: bench/results)",
+    )
     args = parser.parse_args(argv)
+    if args.check and args.json_dir == DEFAULT_JSON_DIR:
+        args.json_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
     selected = list(NAMES)
     if args.only:
         selected = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -194,7 +217,33 @@ async def _main(args: argparse.Namespace, console: Console) -> int:
         f"{len(summary) - len(missed)} targets hold, {len(missed)} missed · "
         f"{time.monotonic() - started:.0f} s · JSON in {args.json_dir}"
     )
+    if args.check:
+        return _check(console, selected, args.baseline, args.json_dir)
     return 0
+
+
+def _check(console: Console, selected: list[str], baseline_dir: Path, run_dir: Path) -> int:
+    verdicts: list[check.Verdict] = []
+    for name in selected:
+        baseline = check.load_targets(baseline_dir, name)
+        current = check.load_targets(run_dir, name) or []
+        if baseline is None:
+            console.print(f"[yellow]--check: no committed {name}.json in {baseline_dir}[/]")
+            continue
+        verdicts += check.compare(name, baseline, current)
+    console.rule(f"[bold]check against {baseline_dir}")
+    for v in verdicts:
+        colour = {"regressed": "red", "fixed": "green", "within noise": "yellow"}.get(
+            v.status, "default"
+        )
+        console.print(f"[{colour}]{v.status:>12}[/] {v.benchmark} · {v.target}: {v.detail}")
+    regressed = [v for v in verdicts if v.status == "regressed"]
+    console.print(
+        f"{len(regressed)} regression(s) beyond the measured noise"
+        if regressed
+        else "no target that held regressed beyond the measured noise"
+    )
+    return 1 if regressed else 0
 
 
 def _name(module: Any) -> str:

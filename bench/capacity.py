@@ -561,7 +561,27 @@ def _targets(results: list[dict[str, Any]], extra: dict[str, Any] | None) -> lis
             reasons.append(f"{first['paced']['hung_closes']} Call.aclose hung")
         clean_part = f"clean up to {best} sessions" if best else "no level was clean"
         miss = f"{clean_part}; at {first['sessions']}: " + ", ".join(reasons)
+    latency: list[Target] = []
+    at_200 = [r for r in results if r["sessions"] == 200]
+    if at_200:
+        r = at_200[0]
+        turns = r["paced"]["turn_latency"]
+        p99 = turns["p99_ms"]
+        full = r.get("gc_paced_phase", {}).get("gen2", {})
+        latency.append(
+            Target(
+                "turn p99 at 200 sessions",
+                "≤ 40 ms in one process (paced phase)",
+                f"{fmt_ms(p99)} ms (median {fmt_ms(turns['median_ms'])}); "
+                f"{full.get('collections', '?')} full GCs, longest {full.get('max_ms', '?')} ms",
+                p99 <= 40.0,
+                "" if p99 <= 40.0 else f"{fmt_ms(p99 - 40.0)} ms ({p99 / 40:.2f}×)",
+                value=p99,
+                noise=0.25,
+            )
+        )
     return [
+        *latency,
         Target(
             "capacity",
             "≥ 200 concurrent sessions at ≤ 10 MB each, 2 cores",
@@ -576,7 +596,7 @@ def _targets(results: list[dict[str, Any]], extra: dict[str, Any] | None) -> lis
             ),
             holds,
             miss,
-        )
+        ),
     ]
 
 

@@ -93,6 +93,17 @@ class Samples:
     def p99_ms(self) -> float:
         return self.ms(99)
 
+    def noise(self, q: float) -> float:
+        """Run-to-run noise of percentile ``q`` measured in this run: the relative difference
+        between that percentile of the odd-numbered and of the even-numbered samples (two
+        interleaved half-runs of the same measurement)."""
+        if len(self.ns) < 4:
+            return math.inf
+        a = percentile(sorted(self.ns[0::2]), q)
+        b = percentile(sorted(self.ns[1::2]), q)
+        middle = (a + b) / 2
+        return abs(a - b) / middle if middle > 0 else math.inf
+
     def summary(self) -> dict[str, Any]:
         values = sorted(self.ns)
         if not values:
@@ -202,10 +213,13 @@ def make_store(
 class ServerCounters:
     commands: dict[str, int]
     net_input_bytes: int
+    evalsha_usec: int = 0
+    """Microseconds Redis spent in ``EVALSHA`` (the scripts' own run time, server side)."""
 
     def minus(self, before: ServerCounters) -> ServerCounters:
         names = set(self.commands) | set(before.commands)
         return ServerCounters(
+            evalsha_usec=self.evalsha_usec - before.evalsha_usec,
             commands={
                 name: self.commands.get(name, 0) - before.commands.get(name, 0)
                 for name in names
@@ -232,7 +246,12 @@ async def server_counters(client: Redis) -> ServerCounters:
         if isinstance(value, dict)
     }
     commands = {k: v for k, v in commands.items() if k not in _OBSERVER_COMMANDS}
-    return ServerCounters(commands=commands, net_input_bytes=int(net["total_net_input_bytes"]))
+    evalsha = stats.get("cmdstat_evalsha")
+    return ServerCounters(
+        commands=commands,
+        net_input_bytes=int(net["total_net_input_bytes"]),
+        evalsha_usec=int(evalsha["usec"]) if isinstance(evalsha, dict) else 0,
+    )
 
 
 # --------------------------------------------------------------------------- machine info
@@ -326,6 +345,10 @@ class Target:
     measured: str
     holds: bool
     miss: str = ""
+    value: float | None = None
+    """The measured figure as a number (lower is better), for ``python -m bench --check``."""
+    noise: float | None = None
+    """Relative run-to-run noise of ``value`` measured in this run (see :meth:`Samples.noise`)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -334,6 +357,8 @@ class Target:
             "measured": self.measured,
             "holds": self.holds,
             "missed_by": self.miss or None,
+            "value": self.value,
+            "noise": self.noise,
         }
 
 

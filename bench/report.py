@@ -93,6 +93,84 @@ def persist_md(data: dict[str, Any]) -> str:
     return _table(header, rows) + "\n\n" + _cpu(data)
 
 
+def floor_md(data: dict[str, Any]) -> str:
+    """The append against its floor, and the commands it runs, per history length."""
+    rows = []
+    for r in data["results"]:
+        ap, fl, o = r.get("append_only"), r.get("floor"), r["ours"]
+        if not ap or not fl or not ap.get("n"):
+            continue
+        rows.append(
+            [
+                f"{r['history_turns']:,}",
+                f"{fmt_ms(o['median_ms'])} / {fmt_ms(o['p99_ms'])}",
+                f"{fmt_ms(ap['median_ms'])} / {fmt_ms(ap['p99_ms'])}",
+                f"{fmt_ms(fl['median_ms'])} / {fmt_ms(fl['p99_ms'])}",
+                f"{_num(r['append_over_floor_median']):.2f}×",
+                f"{o['server_commands_per_turn_total'] - 1:.2f}",
+                " / ".join(
+                    f"{v:.0f}" if isinstance(v, int | float) else "-"
+                    for v in (r.get("script_us_per_turn_server") or {}).values()
+                )
+                or "-",
+            ]
+        )
+    header = [
+        "history (turns)",
+        "recorder + append ms med / p99",
+        "store.append ms med / p99",
+        "floor (bare EVALSHA) ms med / p99",
+        "append / floor",
+        "Redis commands in the script",
+        "server µs per EVALSHA (append / floor)",
+    ]
+    return _table(header, rows)
+
+
+def jobs_md(data: dict[str, Any]) -> str:
+    rows = []
+    mib = 1024 * 1024
+    for label, result in data["results"].items():
+        s = result["summary"]
+        rows.append(
+            [
+                label,
+                fmt_bytes(result["parent"]["rss"]),
+                " / ".join(fmt_bytes(s["idle"][f]) for f in ("uss", "pss", "rss")),
+                " / ".join(fmt_bytes(s["live"][f]) for f in ("uss", "pss", "rss")),
+                f"{1024 * mib / s['live']['uss']:.0f} / {1024 * mib / s['live']['pss']:.0f}",
+                str(len(result["failed"])),
+            ]
+        )
+    header = [
+        "profile",
+        "prewarmed parent RSS",
+        "idle job USS / PSS / RSS",
+        "live job USS / PSS / RSS",
+        "calls per GiB (USS / PSS)",
+        "failed",
+    ]
+    return _table(header, rows)
+
+
+def targets_md(directory: Path) -> str:
+    rows = []
+    for name in ("persist", "resume", "handoff", "capacity", "jobs"):
+        data = _load(directory, name)
+        for t in (data or {}).get("targets", []):
+            rows.append(
+                [
+                    name,
+                    t["target"],
+                    t["wanted"],
+                    t["measured"],
+                    "✓ holds" if t["holds"] else "✗ missed",
+                    t.get("missed_by") or "",
+                ]
+            )
+    return _table(["bench", "target", "wanted", "measured", "", "missed by"], rows)
+
+
 def resume_md(data: dict[str, Any]) -> str:
     rows = []
     for r in data["results"]:
@@ -276,12 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = (
         ("persist", persist_md),
+        ("persist", floor_md),
         ("resume", resume_md),
         ("handoff", handoff_md),
         ("capacity", capacity_md),
+        ("jobs", jobs_md),
         ("voice", voice_md),
         ("realmodel", realmodel_md),
     )
+    print("#### targets\n")
+    print(targets_md(args.json_dir) + "\n")
     first = True
     for name, render in sections:
         data = _load(args.json_dir, name)

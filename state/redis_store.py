@@ -15,7 +15,11 @@ Why this shape:
 * **Append is one round trip and its cost does not grow with the history.** A turn is one
   ``EVALSHA`` that checks the fencing token, checks the stored item count against the writer's
   ``base_len`` (idempotent retries), ``RPUSH``\\ es the new items, ``HSET``\\ s the changed meta
-  fields and refreshes every TTL. Only the new items travel.
+  fields and refreshes every TTL. Only the new items travel. It runs 7 Redis commands (8 once a
+  snapshot exists): one ``MGET`` reads fence and lease, ``PEXPIRE`` of meta doubles as the
+  existence check, ``RPUSH``'s reply is the list length (the push is undone on a mismatch or a
+  duplicate before anything else is written), and the store remembers each lease's ``_snap_n``
+  from the previous reply so the script reads it only when that belief does not add up.
 * **Load is fast at 1,000 items.** Decoding one JSON document per item dominates a naive load,
   so every ``snapshot_every`` items the script moves the list into ``snap`` with ``APPEND``
   (amortised O(new items), never a rewrite) and a load decodes one JSON array plus at most
@@ -97,6 +101,10 @@ class StoreSettings(Protocol):
     max_bytes: int
 
 
+_SNAP_COUNTS_KEPT = 4096
+"""How many sessions' ``_snap_n`` one store remembers (a worker has far fewer live calls)."""
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -141,6 +149,13 @@ class RedisSessionStore:
         self._snapshot_every = snapshot_every
         self._max_items = max_items
         self._max_bytes = max_bytes
+        self._snap_counts: dict[tuple[str, int], int] = {}
+        """``_snap_n`` of each session this store last wrote, by (session id, fence token).
+
+        Sent with the next append of that lease so the script needs no ``HGET`` for it; the
+        script still checks the belief against the list length and reads the real value when
+        it does not add up. Forgotten before every write and remembered only from the reply,
+        so a write whose reply was lost never leaves a wrong belief behind."""
         self._scripts = Scripts.register(client)
         self.callers = RedisCallerIndex(
             client, self._keys, self._scripts, caller_secret=caller_secret, ttl_ms=self._ttl_ms
@@ -295,8 +310,10 @@ class RedisSessionStore:
         for name, value in encode_meta(state).items():
             args += (name, value)
         with redis_errors(sid, action):
+            self._snap_counts.pop((sid, lease.fence), None)
             status, detail = await self._scripts.write_full(keys=self._keys.session(sid), args=args)
         check_status(status, detail, lease=lease, action=action)
+        self._remember_snap_count(sid, lease.fence, len(state.items))
 
     async def append(
         self,
@@ -315,6 +332,7 @@ class RedisSessionStore:
             self._ttl_ms,
             self._lease_ms,
             self._snapshot_every,
+            self._snap_counts.pop((sid, lease.fence), -1),
         ]
         try:
             args += [orjson.dumps(item) for item in items]
@@ -329,7 +347,9 @@ class RedisSessionStore:
         for name, value in encoded.items():
             args += (name, value)
         with redis_errors(sid, "appending to"):
-            status, count = await self._scripts.append(keys=self._keys.session(sid), args=args)
+            status, count, snap_n = await self._scripts.append(
+                keys=self._keys.session(sid), args=args
+            )
         check_status(status, count, lease=lease, action="appending to")
         if status == b"mismatch":
             raise StateError(
@@ -337,8 +357,16 @@ class RedisSessionStore:
                 f"{base_len} (or {base_len + len(items)} if already applied); a full rewrite "
                 "is needed"
             )
+        self._remember_snap_count(sid, lease.fence, int(snap_n))
         await self._acknowledged(sid)
         return int(count)
+
+    def _remember_snap_count(self, session_id: str, fence: int, snap_n: int) -> None:
+        if len(self._snap_counts) >= _SNAP_COUNTS_KEPT:
+            # bounded: the oldest entries (sessions long finished) go first
+            for key in list(self._snap_counts)[: _SNAP_COUNTS_KEPT // 4]:
+                del self._snap_counts[key]
+        self._snap_counts[(session_id, fence)] = snap_n
 
     async def mark_ended(self, lease: Lease) -> None:
         sid = lease.session_id

@@ -291,7 +291,8 @@ STORE_COMMANDS = [
     # scripts: redis-py's Script runs EVALSHA, loading with SCRIPT LOAD on NOSCRIPT
     *("+evalsha", "+script|load"),
     # what the Lua scripts call (ACLs apply inside scripts too)
-    *("+exists", "+incr", "+time", "+set", "+get", "+pexpire", "+hget", "+hset", "+llen"),
+    *("+exists", "+incr", "+time", "+set", "+get", "+mget", "+pexpire", "+hget", "+hset"),
+    *("+llen", "+ltrim"),
     *("+rpush", "+lrange", "+append", "+del", "+type", "+rename"),
     # direct commands: load (MULTI/EXEC), caller index, listing, deletion
     *("+multi", "+exec", "+discard", "+hgetall", "+hmget", "+zadd", "+zremrangebyrank"),

@@ -4,7 +4,9 @@ At the end of every agent turn (LiveKit's ``agent_state_changed`` event back to 
 the recorder hands whatever is new in ``session.history`` (the caller's words, tool calls and
 outputs, handoff items, replies) plus the meta fields that changed (agent, caller data, greeted
 set, handoff trail, turn count) to a :class:`~frontdesk.state.writer.SessionWriter`, which
-persists in the background as one write: the reply path never waits for Redis. Items are tracked by id, not by position, because LiveKit orders history by
+persists in the background as one write: the reply path never waits for Redis. In a handoff
+turn the old agent listens once before the new agent replies; that is not the end of the
+caller's turn, so the write waits for the new agent (one write per caller turn). Items are tracked by id, not by position, because LiveKit orders history by
 creation time and an item may land before the last one.
 
 The recorder also owns the session's ownership: it claims the session (lease + fencing token),
@@ -93,6 +95,7 @@ class SessionRecorder:
         self._calls: list[CallRecord] = list(resumed_from.calls) if resumed_from else []
         self.writer: SessionWriter | None = None
         self._sent_meta: dict[str, Any] = {}
+        self._awaiting_arrival = False  # a done callback is set on the arrival reply
         self._claim_lock = asyncio.Lock()
         self._closing = False
         self.lease: Lease | None = None
@@ -245,8 +248,40 @@ class SessionRecorder:
     def _on_agent_state(self, event: AgentStateChangedEvent) -> None:
         # The agent listening again is the end of its turn: everything the turn added (the
         # caller's words, tool calls, handoffs, replies, caller data) goes out as one write.
-        if event.new_state == "listening":
-            self.capture()
+        # In a handoff turn the old agent listens once before the new one replies: that is
+        # not the end of the caller's turn, so the write waits for the new agent's reply (one
+        # write per caller turn, handoff turns included).
+        # The route's say line before that reply ends in listening too: the write waits for
+        # the reply itself.
+        if event.new_state != "listening" or self._handing_off():
+            return
+        data: CallerData = self._session.userdata
+        reply = data.arrival_reply
+        if reply is not None and not reply.done():
+            if not self._awaiting_arrival:
+                self._awaiting_arrival = True
+                reply.add_done_callback(self._on_arrival_reply_done)
+            return
+        self.capture()
+
+    def _on_arrival_reply_done(self, _reply: object) -> None:
+        self._awaiting_arrival = False
+        data: CallerData = self._session.userdata
+        data.arrival_reply = None
+        self.capture()
+
+    def _handing_off(self) -> bool:
+        """True between a transfer and the new agent starting (its ``agent_handoff`` item)."""
+        data: CallerData = self._session.userdata
+        if data.pending_handoff is not None:
+            return True
+        if not data.handoff_trail:
+            return False
+        handed_at = data.handoff_trail[-1].at
+        for item in reversed(self._session.history.items):
+            if item.type == "agent_handoff":
+                return item.created_at < handed_at
+        return False
 
     def capture(self) -> int:
         """Submit what changed since the last capture; the number of new items (0 if unclaimed).
