@@ -60,15 +60,6 @@ def problems(extra: str) -> str:
             'type = "integer"\nsensitive = true',
             "caller_data.party.sensitive: a sensitive field must hold text (types address, date,",
         ),
-        (
-            'type = "boolean"\ninput = "dtmf"',
-            "caller_data.party.input: input = 'dtmf' (keypad digits) suits types integer, phone, "
-            "string, not 'boolean'",
-        ),
-        (
-            'input = "keypad"',
-            "caller_data.party.input: Input should be 'voice', 'dtmf' or 'either'",
-        ),
         ('items = "integer"', "caller_data.party.items: 'items' is only for type = \"list\""),
         (
             'type = "integer"\npattern = "\\\\d+"',

@@ -12,7 +12,6 @@ from typing import Any
 
 from frontdesk.workflows.definition.field_types import (
     BOUNDED_TYPES,
-    DTMF_TYPES,
     PATTERN_TYPES,
     TEXT_TYPES,
 )
@@ -71,14 +70,6 @@ def check_bound(name: str, data: Mapping[str, Any], value: float | None) -> floa
 def check_items(kind: str | None, value: str | None) -> str | None:
     if kind is not None and value is not None and kind != "list":
         raise ValueError(f"'items' is only for type = \"list\", not {kind!r}")
-    return value
-
-
-def check_input(kind: str | None, value: str) -> str:
-    if kind is not None and value != "voice" and kind not in DTMF_TYPES:
-        raise ValueError(
-            f"input = {value!r} (keypad digits) suits types {_listed(DTMF_TYPES)}, not {kind!r}"
-        )
     return value
 
 

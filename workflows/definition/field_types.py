@@ -61,8 +61,6 @@ PATTERN_TYPES = frozenset({"string", "email", "phone", "address", "name"})
 """Types that may also declare a ``pattern``."""
 BOUNDED_TYPES = frozenset({"integer", "number", "list"})
 """Types that take ``min`` / ``max`` (a list: its number of items)."""
-DTMF_TYPES = frozenset({"string", "integer", "phone"})
-"""Types a caller can type on a phone keypad (``input = "dtmf"``)."""
 
 Scalar = str | int | float | bool
 FieldValue = Scalar | list[Scalar]

@@ -30,7 +30,6 @@ from frontdesk.workflows.definition.durations import Duration
 from frontdesk.workflows.definition.field_checks import (
     check_bound,
     check_choices,
-    check_input,
     check_items,
     check_pattern_type,
     check_sensitive,
@@ -163,10 +162,6 @@ class CallerField(_Strict):
     items: ItemType | None = Field(
         default=None, validate_default=True, description="A list's item type (default string)."
     )
-    input: Literal["voice", "dtmf", "either"] = Field(
-        default="voice",
-        description="How the caller gives it: spoken, typed on the phone keypad, or either.",
-    )
     confirm: bool = Field(
         default=False, description="The agent reads the value back before it is stored."
     )
@@ -216,11 +211,6 @@ class CallerField(_Strict):
     @classmethod
     def _items_of_lists(cls, value: str | None, info: ValidationInfo) -> str | None:
         return check_items(info.data.get("type"), value)
-
-    @field_validator("input")
-    @classmethod
-    def _keypad_types(cls, value: str, info: ValidationInfo) -> str:
-        return check_input(info.data.get("type"), value)
 
     @field_validator("sensitive")
     @classmethod
