@@ -84,3 +84,60 @@ async def test_typed_values_are_stored_resumed_and_shown_typed_and_the_card_stay
         assert "How many people" not in said(back.opening)
     finally:
         await back.aclose()
+
+
+SURVEY = """[workflow]
+name = "survey"
+start = "desk"
+
+[caller_data.email]
+description = "The caller's email address"
+type = "email"
+confirm = true
+ask = "What's your email address?"
+
+[caller_data.phone]
+description = "A phone number"
+type = "phone"
+confirm = true
+ask = "And your phone number?"
+
+[agents.desk]
+instructions = "Collect the email address, then the phone number."
+collects = ["email", "phone"]
+
+[state.resume]
+trust = "caller_id"
+"""
+
+
+async def test_a_drop_during_a_read_back_keeps_what_was_confirmed_and_asks_again(
+    redis_client: Any,
+) -> None:
+    workflow = parse_workflow(SURVEY, source="survey.toml")
+    store = RedisSessionStore(
+        redis_client, key_prefix="frontdesk", ttl=3600, lease_ttl=5, caller_secret=SECRET
+    )
+    p = persistence(store, redis_client, workflow)
+    call = await start_call(workflow=workflow, caller_identity=NUMBER, persistence=p)
+    try:
+        await call.session.run(user_input="hi")
+        await call.session.run(user_input="ann@example.com")
+        await call.session.run(user_input="yes")
+        run = await call.session.run(user_input="555 123 4567")
+        assert said(run) == "phone 5551234567, is that right?"
+        assert await call.flush(5.0)
+    finally:
+        await call.aclose("caller dropped")  # before agreeing to the phone number
+    stored = await store.load(call.session_id)
+    assert stored.caller_data == {"email": "ann@example.com"}
+
+    back = await start_call(workflow=workflow, caller_identity=NUMBER, persistence=p)
+    try:
+        assert back.resumed and back.userdata.fields == {"email": "ann@example.com"}
+        assert said(back.opening).endswith("And your phone number?")
+        await back.session.run(user_input="555 123 4567")
+        await back.session.run(user_input="yes")
+        assert back.userdata.fields["phone"] == "5551234567"
+    finally:
+        await back.aclose()
