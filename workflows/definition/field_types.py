@@ -622,8 +622,8 @@ def _normalise_scalar(
             raise _refuse(label, rules)
         return found_time
     if kind == "email":
-        found = EMAIL_RE.search(text)
-        candidate = found.group(0) if found else _spoken_email(text)
+        written = EMAIL_RE.search(text)
+        candidate = written.group(0) if written else _spoken_email(text)
         if not EMAIL_RE.fullmatch(candidate):
             raise _refuse(label, rules)
         return _matching(rules, candidate.lower(), label)
