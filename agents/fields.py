@@ -1,15 +1,22 @@
 """``record_<field>`` tools: how an agent writes caller data into the shared userdata.
 
 The tool's one argument is named after the field (``account_number``), with the field's
-description, pattern and example in its JSON schema. A value that fails the field's ``pattern``,
-or an argument of the wrong name or type, is refused with a :class:`ToolError` whose message
-tells the model what was wrong and what to ask, so it can recover on its next step. A field
+description, type and constraints (pattern, choices, min/max, items) and example in its JSON
+schema. A value is normalised by the field's type before it is stored ("four" → 4, "March 9th
+2014" → "2014-03-09", a synonym → its choice; see
+:mod:`frontdesk.workflows.definition.field_types`). A value that fails the field's rules, or an
+argument of the wrong name or type, is refused with a :class:`ToolError` whose message tells the
+model what was wrong, what is allowed and what to ask, so it can recover on its next step. A field
 already collected is never overwritten silently: the caller correcting it is the only reason to
-call the tool again, and the tool says so.
+call the tool again, and the tool says so ("Updated party_size from 4 to 5.").
+
+A field with ``confirm = true`` is read back first: the first call holds the value and asks the
+model to read it back; the same value recorded again (the caller agreed) is stored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -19,6 +26,14 @@ from livekit.agents.llm import RawFunctionTool
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.definition import CallerField, templates
+from frontdesk.workflows.definition.field_types import (
+    FieldValue,
+    FieldValueError,
+    as_text,
+    describe,
+    json_schema,
+    label_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +42,20 @@ MAX_VALUE_LENGTH = 200
 
 OnRecorded = Callable[[RunContext[CallerData]], Awaitable[None]]
 
+READ_BACK_MARKER = "[frontdesk:read-back]"
+"""Starts the record tool's answer to a ``confirm = true`` field's first call."""
+
 
 def record_tool_name(field_name: str) -> str:
     return f"record_{field_name}"
 
 
 def refusal(
-    field_name: str, spec: CallerField, value: str, values: Mapping[str, object] | None = None
+    field_name: str,
+    spec: CallerField,
+    value: str,
+    values: Mapping[str, object] | None = None,
+    reason: str | None = None,
 ) -> str:
     """Why ``value`` is refused for ``field_name``, in words the model can repeat to the caller.
 
@@ -41,6 +63,14 @@ def refusal(
     does not match; with or without an ``example`` (the hint) and an ``ask`` (what to ask next).
     """
     label = field_name.replace("_", " ")
+    if reason is not None and spec.type != "string":
+        shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
+        shown += "…" if len(value) > 40 else ""
+        said = f'"{shown}" is not accepted: ' if shown else ""
+        ask = (
+            f" Ask again: {templates.fill(spec.ask, values or {}, fallback='')}" if spec.ask else ""
+        )
+        return f"{said}{reason[:1].upper() if not said else reason[:1]}{reason[1:]}.{ask}"
     if not value:
         reason = f"No {label} was given."
     elif len(value) > MAX_VALUE_LENGTH:
@@ -55,10 +85,15 @@ def refusal(
 
 
 def record_schema(field_name: str, spec: CallerField) -> dict[str, Any]:
-    """The JSON schema of ``record_<field>``: one string argument named after the field."""
-    parameter: dict[str, Any] = {"type": "string", "description": spec.description}
+    """The JSON schema of ``record_<field>``: one argument named after the field, typed by the
+    field's ``type`` with its constraints (``minimum``/``maximum``, ``enum``, ``items``…)."""
+    parameter: dict[str, Any] = json_schema(spec, spec.description)
     if spec.pattern:
         parameter["pattern"] = spec.pattern
+    if spec.confirm:
+        parameter["description"] += (
+            " Read the value back to the caller and record it again once they agree."
+        )
     if spec.example:
         parameter["description"] += f" (for example {spec.example})"
         parameter["examples"] = [spec.example]
@@ -94,12 +129,28 @@ def argument_problem(
     if others:
         return f"{tool} takes only '{field_name}' (unexpected: {', '.join(others)})."
     raw = arguments[field_name]
-    if not isinstance(raw, str):
-        return f"'{field_name}' must be a string, got {type(raw).__name__} {_shown(repr(raw))}."
-    value = raw.strip()
-    if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
-        return refusal(field_name, spec, value, values)
+    typed = spec.type != "string"
+    if not isinstance(raw, str) and not (typed and isinstance(raw, int | float | bool | list)):
+        kind = "a string" if not typed else "a JSON value"
+        return f"'{field_name}' must be {kind}, got {type(raw).__name__} {_shown(repr(raw))}."
+    if not typed:
+        value = str(raw).strip()
+        if not value or len(value) > MAX_VALUE_LENGTH or not spec.accepts(value):
+            return refusal(field_name, spec, value, values)
+        return None
+    try:
+        spec.normalise(raw, label=label_of(field_name))
+    except FieldValueError as exc:
+        shown = raw.strip() if isinstance(raw, str) else as_text(raw)
+        return refusal(field_name, spec, shown, values, reason=str(exc))
     return None
+
+
+def normalised(field_name: str, spec: CallerField, raw: object) -> FieldValue:
+    """The value ``record_<field>`` stores for an accepted argument."""
+    if spec.type == "string":
+        return str(raw).strip()
+    return spec.normalise(raw, label=label_of(field_name))
 
 
 def make_record_tool(
@@ -119,16 +170,44 @@ def make_record_tool(
                 "session %s: refused %s: %s", data.session_id, record_tool_name(field_name), problem
             )
             raise ToolError(problem)
-        value = str(raw_arguments[field_name]).strip()
+        value = normalised(field_name, spec, raw_arguments[field_name])
+        shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        if spec.confirm and data.unconfirmed.get(field_name) != value:
+            data.unconfirmed = {**data.unconfirmed, field_name: value}
+            return (
+                f"{READ_BACK_MARKER} {field_name} = {shown} is not stored yet. Read it back to "
+                f'the caller and ask if it is right: "{label_of(field_name)} {as_text(value)}, is '
+                f'that right?" If they agree, call {record_tool_name(field_name)} again with the '
+                "same value; if not, ask for it again."
+            )
+        data.unconfirmed = {k: v for k, v in data.unconfirmed.items() if k != field_name}
         gate = data.gate
         if gate is not None and gate.guards(field_name):
             # a resumed caller repeating a verification field: checked against the stored value
-            await gate.check(field_name, value, context)
+            await gate.check(field_name, as_text(value), context)
         previous = data.fields.get(field_name)
         data.fields = {**data.fields, field_name: value}
         await on_recorded(context)
-        if previous and previous != value:
-            return f"Updated {field_name} from {previous} to {value}."
-        return f"Recorded {field_name} = {value}."
+        if previous is not None and previous != value:
+            old = (
+                json.dumps(previous, ensure_ascii=False)
+                if not isinstance(previous, str)
+                else previous
+            )
+            return f"Updated {field_name} from {old} to {shown} (the caller corrected it)."
+        return f"Recorded {field_name} = {shown}."
 
     return function_tool(record, raw_schema=record_schema(field_name, spec))
+
+
+def needed_line(
+    field_name: str, spec: CallerField, values: Mapping[str, object] | None = None
+) -> str:
+    """The call-context line of a field still needed: its question (``{field}``s filled from
+    ``values``), and for a typed field what a valid value is ("How many people? (a whole
+    number between 1 and 12)")."""
+    asked = templates.fill(spec.ask, values or {}, fallback="") if spec.ask else None
+    question = asked or spec.description
+    if spec.type == "string":
+        return question
+    return f"{question} ({describe(spec, label_of(field_name))})"

@@ -29,7 +29,7 @@ from livekit.agents.llm import ChatContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.voice.events import AgentStateChangedEvent
 
-from frontdesk.agents.fields import make_record_tool
+from frontdesk.agents.fields import make_record_tool, needed_line
 from frontdesk.agents.flow_control import (
     collects_done,
     make_end_call_tool,
@@ -97,11 +97,7 @@ class AgentFactory:
         agent = self.workflow.agent(name)
         values = visible_fields(caller_data)
         needed = [
-            (
-                field_name,
-                fill_template(self.workflow.field(field_name).ask or "", values)
-                or self.workflow.field(field_name).description,
-            )
+            (field_name, needed_line(field_name, self.workflow.field(field_name), values))
             for field_name in caller_data.missing(agent.collects)
         ]
         return render_instructions(

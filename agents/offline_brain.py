@@ -22,9 +22,17 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
    arguments named like known caller-data fields are filled; an agent's ``transfer_to_human``
    counts as one of its work tools).
    A work tool's result is then said as is.
-5. A collected field is missing: if a caller message in view contains a value matching the
-   field's ``pattern`` (newest first), or answers the field's question just asked → call
-   ``record_<field>``; otherwise say the field's ``ask``.
+5. A collected field is missing: if the caller's answer (what they said since the agent last
+   asked one of its fields; before it asked anything, the utterance that brought them here)
+   holds a value of the field's type (digits or number words, a spoken date, a choice or
+   synonym, yes/no — :func:`~frontdesk.workflows.definition.field_types.find_value`) or
+   matching its ``pattern`` → call ``record_<field>`` (fields in any order of ``collects``); else
+   if it answers the field's question just asked → record the answer as said (the tool
+   normalises or refuses it); otherwise say the field's ``ask``. Older messages are never read:
+   a refused card number is not taken for the security code asked next.
+   A caller's correction ("actually make it 5", "no, it's 5") of a field already recorded —
+   the field it names, else the one recorded last — records the new value first; a
+   ``confirm = true`` field's read-back is said, and "yes" records the value read back.
 6. Otherwise say the agent's ``reply`` (``{field}`` filled from caller data), or a generic line.
 
 ``reply`` and ``examples`` are the brain's fixtures: ``[offline.agents.<name>]`` in config.toml,
@@ -35,6 +43,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +57,7 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
+from frontdesk.agents.fields import READ_BACK_MARKER
 from frontdesk.agents.prompt import (
     HANDOFF_NOTE_MARKER,
     OPENING_NOTE_MARKER,
@@ -58,7 +69,15 @@ from frontdesk.agents.prompt import (
     fill_template,
     read_call_context,
 )
-from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition import CallerField, Workflow
+from frontdesk.workflows.definition.field_types import (
+    FieldValue,
+    FieldValueError,
+    find_boolean,
+    find_candidate,
+    find_value,
+    label_of,
+)
 from frontdesk.workflows.definition.flow_checks import END_CALL_TOOL
 from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
 from frontdesk.workflows.definition.transfer import TRANSFER_TOOL
@@ -75,7 +94,7 @@ class Decision:
 
     text: str = ""
     tool: str | None = None
-    arguments: dict[str, str] | None = None
+    arguments: dict[str, FieldValue] | None = None
 
 
 def _text(item: Any) -> str:
@@ -136,8 +155,10 @@ class OfflineBrain(llm.LLM):
         if last is not None and last.type == "function_call_output":
             if last.name.startswith("transfer_to_") or last.is_error:
                 return Decision(text=_spoken_part(last.output))
+            if last.name.startswith("record_") and last.output.startswith(READ_BACK_MARKER):
+                return Decision(text=_read_back_question(last.output))
             if last.name.startswith("record_"):
-                known.update(_recorded_values(items))
+                known.update(self._recorded_values(items))
                 return self._collect_or_reply(context, items, known, tool_names)
             if last.name in self._agent_tool_names(context.agent):
                 return Decision(text=last.output)  # a work tool's result is the answer
@@ -157,6 +178,10 @@ class OfflineBrain(llm.LLM):
             return Decision(text=f"Hello, you're through to {self._workflow.name}. How can I help?")
 
         caller_turn = last is not None and last.type == "message" and last.role == "user"
+        if caller_turn:
+            confirmed = self._confirmation(context.agent, items, tool_names)
+            if confirmed is not None:
+                return confirmed
         if caller_turn and not note.startswith(HANDOFF_NOTE_MARKER):
             route = self._matching_route(context.agent, _text(last), tool_names)
             if route == END_CALL_TOOL:
@@ -166,24 +191,23 @@ class OfflineBrain(llm.LLM):
             tool = self._matching_tool(context.agent, _text(last), tool_names)
             if tool is not None:
                 arguments = self._tool_arguments(context.agent, tool, known, _text(last))
-                return Decision(tool=tool, arguments=arguments)
+                return Decision(tool=tool, arguments=dict(arguments))
+            correction = self._correction(context.agent, items, known, tool_names, _text(last))
+            if correction is not None:
+                return correction
         return self._collect_or_reply(context, items, known, tool_names)
 
     def _collect_or_reply(
         self,
         context: CallContext,
         items: list[Any],
-        known: dict[str, str],
+        known: dict[str, FieldValue],
         tool_names: set[str],
         *,
         ask_only: bool = False,
     ) -> Decision:
         agent = self._workflow.agent(context.agent)
-        caller_messages = [
-            _text(item)[:MAX_SCANNED_CHARS]
-            for item in items
-            if item.type == "message" and item.role == "user"
-        ]
+        caller_messages, asked = self._answer_window(context.agent, items, known)
         last_agent_line = next(
             (
                 _text(item)
@@ -193,28 +217,158 @@ class OfflineBrain(llm.LLM):
             "",
         )
         last_is_caller = bool(items) and items[-1].type == "message" and items[-1].role == "user"
-        for field_name in agent.collects:
-            if field_name in known:
-                continue
+        missing = [name for name in agent.collects if name not in known]
+        if not ask_only:
+            # the field asked first; the others (in any order) only once the answer gave the
+            # field asked — a refused answer is trusted for nothing
+            searched = [asked] if asked in missing else missing
+            for field_name in searched:
+                if f"record_{field_name}" not in tool_names:
+                    continue
+                found = self._found(field_name, self._workflow.field(field_name), caller_messages)
+                if found is not None:
+                    return Decision(tool=f"record_{field_name}", arguments={field_name: found})
+        for field_name in missing:
             spec = self._workflow.field(field_name)
-            ask = fill_template(spec.ask, known) if spec.ask else None
             tool = f"record_{field_name}"
-            if not ask_only and tool in tool_names:
-                if spec.regex is not None and spec.pattern is not None:
-                    finder = self._finders.setdefault(field_name, value_finder(spec.pattern))
-                    for utterance in reversed(caller_messages):
-                        found = _search_value(finder, spec.regex, utterance)
-                        if found:
-                            return Decision(tool=tool, arguments={field_name: found})
-                if ask and last_is_caller and last_agent_line.endswith(ask) and caller_messages:
-                    return Decision(tool=tool, arguments={field_name: caller_messages[-1].strip()})
-            return Decision(text=ask or f"Could you tell me your {field_name.replace('_', ' ')}?")
+            if (
+                not ask_only
+                and tool in tool_names
+                and last_is_caller
+                and last_agent_line.endswith(_ask_of(field_name, spec, known))
+                and caller_messages
+            ):
+                answer = caller_messages[-1].strip()
+                # a typed answer: what in it looks like a value (the 13 of "we are 13"), so the
+                # refusal can say what is wrong with it
+                candidate = None if spec.type == "string" else find_candidate(spec, answer)
+                said = candidate if isinstance(candidate, str | int | float | bool) else answer
+                return Decision(tool=tool, arguments={field_name: said})
+            return Decision(text=_ask_of(field_name, spec, known))
         if ask_only:
             return Decision(text="")
         reply = self._workflow.config.offline.agent(context.agent).reply
         if reply:
             return Decision(text=fill_template(reply, known))
         return Decision(text="I can help you with that. What else would you like to know?")
+
+    def _found(
+        self, field_name: str, spec: CallerField, utterances: list[str]
+    ) -> FieldValue | None:
+        """A value of the field in ``utterances`` (newest first): by its pattern for text
+        fields, by its type otherwise."""
+        for utterance in reversed(utterances):
+            if spec.type == "string" or spec.regex is not None:
+                if spec.regex is None or spec.pattern is None:
+                    return None
+                finder = self._finders.setdefault(field_name, value_finder(spec.pattern))
+                found: FieldValue | None = _search_value(finder, spec.regex, utterance)
+            else:
+                found = find_value(spec, utterance, label=label_of(field_name))
+            if found is not None and found != "":
+                return found
+        return None
+
+    def _answer_window(
+        self, agent_name: str, items: list[Any], known: dict[str, FieldValue]
+    ) -> tuple[list[str], str | None]:
+        """What the caller said since this agent last asked one of its fields, and that field;
+        before it asked anything, the latest thing they said (the utterance that brought them
+        here) and None."""
+        agent = self._workflow.agent(agent_name)
+        asks = [(name, _ask_of(name, self._workflow.field(name), known)) for name in agent.collects]
+        boundary: int | None = None
+        asked: str | None = None
+        for index, item in enumerate(items):
+            if item.type == "message" and item.role == "assistant":
+                line = _text(item).rstrip()
+                for name, ask in asks:
+                    if ask and line.endswith(ask):
+                        boundary, asked = index, name
+        said = [
+            (index, _text(item)[:MAX_SCANNED_CHARS])
+            for index, item in enumerate(items)
+            if item.type == "message" and item.role == "user"
+        ]
+        if boundary is not None:
+            return [text for index, text in said if index > boundary], asked
+        return ([said[-1][1]] if said else []), None
+
+    def _recorded_values(self, items: list[Any]) -> dict[str, FieldValue]:
+        """Field values recorded by record_ calls in view, as the tool stored them."""
+        values: dict[str, FieldValue] = {}
+        for field_name, raw in _recorded_arguments(items):
+            spec = self._workflow.config.caller_data.get(field_name)
+            if spec is None:
+                continue
+            try:
+                values[field_name] = (
+                    str(raw).strip()
+                    if spec.type == "string"
+                    else spec.normalise(raw, label=label_of(field_name))
+                )
+            except FieldValueError:
+                continue
+        return values
+
+    def _correction(
+        self,
+        agent_name: str,
+        items: list[Any],
+        known: dict[str, FieldValue],
+        tool_names: set[str],
+        utterance: str,
+    ) -> Decision | None:
+        """ "actually make it 5": a new value for a field already recorded — the one the caller
+        names ("the coverage"), else the one recorded last."""
+        if not _CORRECTION.search(utterance[:MAX_SCANNED_CHARS]):
+            return None
+        collected = [
+            name
+            for name in self._workflow.agent(agent_name).collects
+            if name in known and f"record_{name}" in tool_names
+        ]
+        if not collected:
+            return None
+        lowered = utterance.lower()
+        named = [
+            name
+            for name in collected
+            if label_of(name) in lowered
+            or any(len(word) >= 4 and word in lowered for word in label_of(name).split())
+        ]
+        recorded = [name for name, _ in _recorded_arguments(items) if name in collected]
+        # the field named; else the one recorded last that the new value fits
+        candidates = named[:1] or list(dict.fromkeys(reversed(recorded)))
+        for target in candidates:
+            found = self._found(target, self._workflow.field(target), [utterance])
+            if found is not None and found != known.get(target):
+                return Decision(tool=f"record_{target}", arguments={target: found})
+        return None
+
+    def _confirmation(
+        self, agent_name: str, items: list[Any], tool_names: set[str]
+    ) -> Decision | None:
+        """The caller's answer to a read-back: "yes" records the value read back; "no" with a
+        new value records that (read back in turn); a bare "no" asks again."""
+        pending = _pending_read_back(items)
+        if pending is None:
+            return None
+        field_name, value = pending
+        tool = f"record_{field_name}"
+        if tool not in tool_names or field_name not in self._workflow.agent(agent_name).collects:
+            return None
+        answer = _text(items[-1])[:MAX_SCANNED_CHARS]
+        spec = self._workflow.field(field_name)
+        agreed = find_boolean(answer)
+        if agreed:
+            return Decision(tool=tool, arguments={field_name: value})
+        other = self._found(field_name, spec, [answer])
+        if other is not None and other != value:
+            return Decision(tool=tool, arguments={field_name: other})
+        if agreed is False:
+            return Decision(text=f"Sorry about that. {_ask_of(field_name, spec)}")
+        return None
 
     def _matching_route(self, agent_name: str, utterance: str, tool_names: set[str]) -> str | None:
         lowered = utterance[:MAX_SCANNED_CHARS].lower()
@@ -259,8 +413,8 @@ class OfflineBrain(llm.LLM):
         return best[2] if best else None
 
     def _tool_arguments(
-        self, agent_name: str, tool: str, known: dict[str, str], utterance: str
-    ) -> dict[str, str]:
+        self, agent_name: str, tool: str, known: dict[str, FieldValue], utterance: str
+    ) -> dict[str, FieldValue]:
         """A Python tool's arguments named like caller-data fields: the known value, else a
         value matching the field's ``pattern`` in the caller's words."""
         reference = self._agent_tool_names(agent_name)[tool]
@@ -268,7 +422,7 @@ class OfflineBrain(llm.LLM):
             return {}
         from frontdesk.agents.tools import argument_names, python_tool
 
-        arguments: dict[str, str] = {}
+        arguments: dict[str, FieldValue] = {}
         for name in argument_names(python_tool(reference)):
             spec = self._workflow.config.caller_data.get(name)
             if name in known:
@@ -334,28 +488,64 @@ def _search_value(finder: Pattern, exact: Pattern, utterance: str) -> str | None
     return None
 
 
-def _recorded_values(items: list[Any]) -> dict[str, str]:
-    """Field values recorded by record_ calls in view (their outputs say 'Recorded x = v.')."""
-    values: dict[str, str] = {}
+_CORRECTION = re.compile(
+    r"^\W*(?:actually|no\b|nope|sorry|wait|oops|correction|i meant)|\b(?:actually|instead|i meant|"
+    r"make (?:it|that|the)|change (?:it|that|the)|correct(?:ion)?)\b",
+    re.IGNORECASE,
+)
+"""Words that make an utterance a correction of something already recorded."""
+
+
+def _ask_of(
+    field_name: str, spec: CallerField, known: Mapping[str, FieldValue] | None = None
+) -> str:
+    """The field's question as the agent asks it (``{field}``s filled from ``known``)."""
+    if spec.ask:
+        return fill_template(spec.ask, known or {})
+    return f"Could you tell me your {field_name.replace('_', ' ')}?"
+
+
+def _recorded_arguments(items: list[Any], *, read_back: bool = False) -> list[tuple[str, Any]]:
+    """(field, argument) of each record_ call in view that the tool accepted, oldest first;
+    ``read_back``: the calls a ``confirm = true`` field held for a read-back instead."""
+    found: list[tuple[str, Any]] = []
     calls = {item.call_id: item for item in items if item.type == "function_call"}
     for item in items:
         if (
-            item.type == "function_call_output"
-            and item.name.startswith("record_")
-            and not item.is_error
+            item.type != "function_call_output"
+            or not item.name.startswith("record_")
+            or item.is_error
+            or item.output.startswith(READ_BACK_MARKER) != read_back
         ):
-            call = calls.get(item.call_id)
-            if call is None:
-                continue
-            field_name = item.name.removeprefix("record_")
-            try:
-                arguments = json.loads(call.arguments or "{}")
-                value = arguments.get(field_name, arguments.get("value"))
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(value, str):
-                values[field_name] = value
-    return values
+            continue
+        call = calls.get(item.call_id)
+        if call is None:
+            continue
+        field_name = item.name.removeprefix("record_")
+        try:
+            arguments = json.loads(call.arguments or "{}")
+            value = arguments.get(field_name, arguments.get("value"))
+        except (ValueError, AttributeError):
+            continue
+        if value is not None:
+            found.append((field_name, value))
+    return found
+
+
+def _pending_read_back(items: list[Any]) -> tuple[str, Any] | None:
+    """The value read back to the caller just before their answer, if the agent's last step
+    was a read-back."""
+    outputs = [item for item in items if item.type == "function_call_output"]
+    if not outputs or not outputs[-1].output.startswith(READ_BACK_MARKER):
+        return None
+    held = _recorded_arguments(items, read_back=True)
+    return held[-1] if held else None
+
+
+def _read_back_question(output: str) -> str:
+    """The question a read-back tool result asks the agent to say."""
+    match = re.search(r'ask if it is right: "([^"]*)"', output)
+    return match.group(1) if match else output
 
 
 def _spoken_part(output: str) -> str:

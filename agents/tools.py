@@ -35,6 +35,7 @@ from livekit.agents.llm.tool_context import is_function_tool, is_raw_function_to
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import ConfigError
 from frontdesk.workflows.definition import KeyLocator, Workflow, format_path, templates
+from frontdesk.workflows.definition.field_types import FieldValue
 from frontdesk.workflows.definition.tools import HttpTool, is_python_ref
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class HttpToolRunner:
     name: str
     spec: HttpTool
 
-    async def request(self, fields: dict[str, str]) -> str:
+    async def request(self, fields: Mapping[str, FieldValue]) -> str:
         """The picked result as text; :class:`ToolFailure` after the last failed attempt."""
         spec = self.spec
         missing = [name for name in spec.needed_fields() if name not in fields]

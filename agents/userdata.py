@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontdesk.state.models import HandoffEntry, TransferEntry
+from frontdesk.workflows.definition.field_types import FieldValue
 
 
 class CallerData(BaseModel):
@@ -23,8 +24,14 @@ class CallerData(BaseModel):
     caller_identity: str | None = Field(
         default=None, description="Phone number or participant identity; never stored raw."
     )
-    fields: dict[str, str] = Field(
+    fields: dict[str, FieldValue] = Field(
         default_factory=dict, description="Caller data collected so far, by field name."
+    )
+    unconfirmed: dict[str, FieldValue] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="Values of `confirm = true` fields read back to the caller, not stored yet "
+        "(a dropped call asks again: only what was confirmed is kept).",
     )
     greeted: set[str] = Field(
         default_factory=set, description="Agents that have greeted the caller."

@@ -36,6 +36,7 @@ from frontdesk.agents.flow_agent import AgentFactory
 from frontdesk.agents.userdata import CallerData
 from frontdesk.state.models import HandoffEntry, SessionState
 from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition.field_types import FieldValue
 from frontdesk.workflows.runtime import meta_of, serialize_items
 
 RECORD_EVERY = 10
@@ -131,7 +132,7 @@ class CallHistory:
         data = CallerData(session_id=self.session_id, caller_identity=None)
         agent = self.start_agent
         trail: list[HandoffEntry] = []
-        fields: dict[str, str] = {}
+        fields: dict[str, FieldValue] = {}
         for turn in self.turns[:turns]:
             if turn.handoff is not None:
                 trail.append(turn.handoff)

@@ -88,8 +88,9 @@ class SessionMeta(BaseModel):
         "None when the caller is anonymous.",
     )
     current_agent: str = Field(description="The agent holding the call; a resume starts there.")
-    caller_data: dict[str, str] = Field(
-        default_factory=dict, description="Shared caller data collected so far, by field name."
+    caller_data: dict[str, str | int | float | bool | list[str | int | float | bool]] = Field(
+        default_factory=dict,
+        description="Shared caller data collected so far, by field name, with its JSON type.",
     )
     greeted: list[str] = Field(
         default_factory=list,

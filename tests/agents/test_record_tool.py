@@ -48,7 +48,7 @@ async def test_a_correction_says_what_changed_and_the_same_value_again_does_not(
     tool, context, _ = tool_for(ACCOUNT)
     await tool({"account_number": "AC-48213"}, context)
     assert await tool({"account_number": "AC-11111"}, context) == (
-        "Updated account_number from AC-48213 to AC-11111."
+        "Updated account_number from AC-48213 to AC-11111 (the caller corrected it)."
     )
     assert (
         await tool({"account_number": "AC-11111"}, context) == "Recorded account_number = AC-11111."

@@ -285,7 +285,7 @@ async def test_the_workflow_page_draws_every_agent_and_counts_routes(
     assert counts[("receptionist", "support")] == 1 and counts[("support", "sales")] == 1
     assert counts[("sales", "support")] == 0
     assert "The caller wants to change or upgrade their plan" in svg
-    assert "4 agents, 8 routes, 2 caller-data fields" in page
+    assert "4 agents, 8 routes, 3 caller-data fields" in page
     api = client.get("/api/workflow").json()
     assert api["sessions_counted"] == 1
     assert {(r["from"], r["to"]): r["taken"] for r in api["routes"]} == counts

@@ -37,7 +37,15 @@ def test_meta_encodes_one_json_field_per_attribute_and_decodes_back() -> None:
 
 @pytest.mark.parametrize(
     ("field", "raw"),
-    [("turns", b'"3"'), ("ended", b"1"), ("caller_data", b'{"a": 1}'), ("created_at", b'"x"')],
+    [
+        ("turns", b'"3"'),
+        ("ended", b"1"),
+        # caller data are JSON strings, numbers, booleans or lists of them (typed fields): an
+        # object or a null is no caller-data value
+        ("caller_data", b'{"a": {"b": 1}}'),
+        ("caller_data", b'{"a": null}'),
+        ("created_at", b'"x"'),
+    ],
 )
 def test_decoding_refuses_to_coerce_wrong_types(field: str, raw: bytes) -> None:
     encoded = {**encode_meta(state()), field: raw}

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from frontdesk.workflows.cli.render import (
 )
 from frontdesk.workflows.definition import KeyLocator, Workflow, load_workflow, render_graph
 from frontdesk.workflows.definition.diff import diff_workflows
+from frontdesk.workflows.definition.field_types import FieldValue, as_text
 from frontdesk.workflows.providers.text_mode import (
     TextProfile,
     build_text_profile,
@@ -388,10 +389,10 @@ async def _forget_caller(store: Any, target: str) -> int:
     return 0
 
 
-def _masked_data(workflow: Workflow, data: dict[str, str]) -> dict[str, str]:
+def _masked_data(workflow: Workflow, data: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
     """Caller data as screens show it: sensitive values masked (``****8213``)."""
     return {
-        name: mask(value) if name in workflow.sensitive_fields else value
+        name: mask(as_text(value)) if name in workflow.sensitive_fields else value
         for name, value in data.items()
     }
 

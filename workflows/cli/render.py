@@ -18,6 +18,7 @@ from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.cli.display import masked, shown
 from frontdesk.workflows.definition import ComponentOverride, Workflow
 from frontdesk.workflows.definition.diff import Change
+from frontdesk.workflows.definition.field_types import as_text
 from frontdesk.workflows.providers import (
     OVERRIDABLE_SLOTS,
     PROFILE_ENV,
@@ -118,7 +119,7 @@ def session_json(
 ) -> str:
     """``sessions show --json``: what ``sessions show`` prints, as one JSON object
     (``sensitive`` fields masked wherever their values appear)."""
-    secret_values = [v for k, v in state.caller_data.items() if k in sensitive]
+    secret_values = [as_text(v) for k, v in state.caller_data.items() if k in sensitive]
     return json.dumps(
         {
             "session_id": state.session_id,
@@ -143,7 +144,7 @@ def session_json(
                 for entry in state.handoff_trail
             ],
             "caller_data": {
-                k: mask(v) if k in sensitive else v for k, v in state.caller_data.items()
+                k: mask(as_text(v)) if k in sensitive else v for k, v in state.caller_data.items()
             },
             "calls": [record.model_dump(mode="json") for record in state.calls],
         },
@@ -157,7 +158,7 @@ def print_session(
 ) -> None:
     """A stored session: stored text shown as text (escaped, control characters stripped),
     ``sensitive`` fields masked (``****8213``) wherever their values appear."""
-    secret_values = [v for k, v in state.caller_data.items() if k in sensitive]
+    secret_values = [as_text(v) for k, v in state.caller_data.items() if k in sensitive]
     console.print(
         f"[bold]session {shown(state.session_id)}[/] workflow "
         f"{shown(state.workflow)}@{shown(state.workflow_hash)} "
@@ -171,7 +172,7 @@ def print_session(
         console.print(
             f"  {shown(entry.from_agent)} → {shown(entry.to_agent)}: {shown(entry.reason)}"
         )
-    data = {k: mask(v) if k in sensitive else v for k, v in state.caller_data.items()}
+    data = {k: mask(as_text(v)) if k in sensitive else v for k, v in state.caller_data.items()}
     console.print(f"caller data: {shown(json.dumps(data))}")
     for number, record in enumerate(state.calls, start=1):
         console.print(

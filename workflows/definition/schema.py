@@ -21,11 +21,28 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from frontdesk.workflows.definition.durations import Duration
+from frontdesk.workflows.definition.field_checks import (
+    check_bound,
+    check_choices,
+    check_items,
+    check_pattern_type,
+    check_sensitive,
+    check_synonyms,
+)
+from frontdesk.workflows.definition.field_types import (
+    FIELD_TYPES,
+    FieldType,
+    FieldValue,
+    FieldValueError,
+    ItemType,
+    normalise,
+)
 from frontdesk.workflows.definition.tools import HttpTool
 from frontdesk.workflows.definition.transfer import HumanTransfer
 
@@ -128,6 +145,28 @@ class CallerField(_Strict):
     description: str = Field(
         min_length=1, max_length=MAX_LINE, description="What the value is; the record tool's doc."
     )
+    type: FieldType = Field(
+        default="string",
+        description="What the value is: " + ", ".join(FIELD_TYPES) + " (see field_types.py).",
+    )
+    choices: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=100, validate_default=True, description="An enum's values."
+    )
+    synonyms: dict[str, tuple[Annotated[str, Field(min_length=1, max_length=100)], ...]] = Field(
+        default_factory=dict, description="By choice: other words the caller may use for it."
+    )
+    min: float | None = Field(
+        default=None, description="Smallest value (integer, number) or number of items (list)."
+    )
+    max: float | None = Field(
+        default=None, description="Largest value (integer, number) or number of items (list)."
+    )
+    items: ItemType | None = Field(
+        default=None, validate_default=True, description="A list's item type (default string)."
+    )
+    confirm: bool = Field(
+        default=False, description="The agent reads the value back before it is stored."
+    )
     pattern: str | None = Field(
         default=None,
         max_length=1000,
@@ -153,9 +192,37 @@ class CallerField(_Strict):
         "released (empty: the field itself).",
     )
 
+    @field_validator("choices")
+    @classmethod
+    def _choices_for_enums(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return check_choices(info.data.get("type"), info.data.get("items"), value)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonyms_of_choices(
+        cls, value: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        return check_synonyms(info.data.get("choices", ()), value)
+
+    @field_validator("min", "max")
+    @classmethod
+    def _bounds(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return check_bound(info.field_name or "", info.data, value)
+
+    @field_validator("items")
+    @classmethod
+    def _items_of_lists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_items(info.data.get("type"), value)
+
+    @field_validator("sensitive")
+    @classmethod
+    def _sensitive_is_text(cls, value: bool, info: ValidationInfo) -> bool:
+        return check_sensitive(info.data.get("type"), value)
+
     @field_validator("pattern")
     @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
+    def _pattern_compiles(cls, value: str | None, info: ValidationInfo) -> str | None:
+        check_pattern_type(info.data.get("type"), info.data.get("items"), value)
         if value is not None:
             from frontdesk.workflows.definition.patterns import PatternError, compile_pattern
 
@@ -172,11 +239,17 @@ class CallerField(_Strict):
 
         return compile_pattern(self.pattern) if self.pattern else None
 
-    def accepts(self, value: str) -> bool:
-        """True when ``value`` is acceptable (matches ``pattern`` in full, when there is one)."""
-        if not value.strip():
+    def accepts(self, value: object) -> bool:
+        """True when ``value`` is acceptable for the field's type and rules."""
+        try:
+            self.normalise(value)
+        except FieldValueError:
             return False
-        return self.regex is None or self.regex.fullmatch(value.strip()) is not None
+        return True
+
+    def normalise(self, value: object, *, label: str = "value") -> FieldValue:
+        """``value`` as stored, with its JSON type; :class:`FieldValueError` when refused."""
+        return normalise(self, value, label=label)
 
 
 # --------------------------------------------------------------------------- [agents]

@@ -25,6 +25,8 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from frontdesk.workflows.definition.field_types import as_text
+
 PLACEHOLDER = re.compile(
     r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)(?:\|(?P<default>[^{}|]*))?\}"
 )
@@ -69,15 +71,12 @@ def required_names(template: str) -> list[str]:
 
 
 def spoken(value: object) -> str:
-    """A caller-data value as it is put into a line: text as is, yes/no, numbers, lists."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return ", ".join(spoken(item) for item in value)
+    """A caller-data value as it is put into a line: text as is, yes/no, numbers, lists (the
+    typed fields' own spoken form, :func:`~frontdesk.workflows.definition.field_types.as_text`)."""
+    if isinstance(value, str | bool | int | float | list):
+        return as_text(value)
+    if isinstance(value, tuple):
+        return as_text(list(value))
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from frontdesk.state.crypto import SEALED_PREFIX, Finder
 from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.definition import WorkflowConfig
+from frontdesk.workflows.definition.field_types import FieldValue, as_text
 
 SessionStateLabel = Literal["live", "dropped", "resumable", "ended", "quarantined"]
 STATES: tuple[SessionStateLabel, ...] = ("live", "dropped", "resumable", "ended", "quarantined")
@@ -172,7 +173,7 @@ class SessionPage:
     masked_fields: frozenset[str] = frozenset()
 
     @property
-    def caller_data(self) -> dict[str, str]:
+    def caller_data(self) -> dict[str, FieldValue]:
         return {
             name: MASK if name in self.masked_fields else value
             for name, value in self.state.caller_data.items()
@@ -243,7 +244,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
     LiveKit ``agent_handoff`` item with no previous agent after the first one is a resume.
     """
     masked = sensitive_fields(config) if config is not None else frozenset()
-    secrets = [value for name, value in state.caller_data.items() if name in masked]
+    secrets = [as_text(value) for name, value in state.caller_data.items() if name in masked]
     finders = _pattern_finders(config, masked)
     trail = list(state.handoff_trail)
     page = SessionPage(state=state, masked_fields=masked)
@@ -325,7 +326,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
             field_name = name.removeprefix("record_") if name.startswith("record_") else None
             if field_name and not is_error and field_name in state.caller_data:
                 value = state.caller_data[field_name]
-                shown = MASK if field_name in masked else _recorded_value(arguments, value)
+                shown = MASK if field_name in masked else _recorded_value(arguments, as_text(value))
                 page.entries.append(
                     Entry(kind="data", at=at, agent=current, field_name=field_name, text=shown)
                 )

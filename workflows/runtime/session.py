@@ -21,7 +21,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -53,6 +53,7 @@ from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
 from frontdesk.state.versions import WorkflowVersions
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
+from frontdesk.workflows.definition.field_types import FieldValue, as_text
 from frontdesk.workflows.definition.versions import version_document, workflow_from_document
 from frontdesk.workflows.runtime.chat_items import chat_context
 from frontdesk.workflows.runtime.earlier import EarlierItems
@@ -680,7 +681,7 @@ def _sealer(workflow: Workflow, persistence: Persistence, data: CallerData) -> S
         return None
 
     def values() -> list[str]:
-        known = [v for name, v in data.fields.items() if name in sensitive]
+        known = [as_text(v) for name, v in data.fields.items() if name in sensitive]
         gate = data.gate
         if gate is not None:
             known += [*gate.withheld.values(), *gate.stored.values()]
@@ -718,7 +719,7 @@ def _verification_gate(
 ) -> VerificationGate | None:
     """The gate of a caller resumed by caller ID, or None when nothing sensitive is stored."""
     sensitive = workflow.sensitive_fields
-    stored = {name: value for name, value in data.fields.items() if name in sensitive}
+    stored = {name: as_text(value) for name, value in data.fields.items() if name in sensitive}
     if not stored:
         return None
     required: list[str] = []
@@ -745,18 +746,19 @@ def _verification_gate(
 
 
 def valid_caller_data(
-    workflow: Workflow, stored: dict[str, str], *, session_id: str
-) -> dict[str, str]:
-    """The stored caller data this workflow still accepts: declared fields matching their pattern.
+    workflow: Workflow, stored: Mapping[str, FieldValue], *, session_id: str
+) -> dict[str, FieldValue]:
+    """The stored caller data this workflow still accepts: declared fields valid for their type.
 
-    A value the workflow no longer declares, or that fails its (perhaps tightened) pattern, is
-    dropped with a log line, so the agent asks for it again rather than trusting it.
+    A value the workflow no longer declares, or that fails its (perhaps tightened) rules, is
+    dropped with a log line, so the agent asks for it again rather than trusting it. A value
+    stored before its field got a type is normalised ("4" → 4).
     """
-    kept: dict[str, str] = {}
+    kept: dict[str, FieldValue] = {}
     for name, value in stored.items():
         spec = workflow.config.caller_data.get(name)
         if spec is not None and spec.accepts(value):
-            kept[name] = value
+            kept[name] = value if spec.type == "string" else spec.normalise(value)
         else:
             logger.warning(
                 "session %s: stored caller data '%s' dropped on resume", session_id, name
