@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from frontdesk.errors import SessionNotFoundError
+from frontdesk.errors import CorruptStateError, SessionNotFoundError
 from frontdesk.state import RedisSessionStore, SessionState
 from frontdesk.state.caller_index import KEEP
 
@@ -93,3 +93,27 @@ async def test_a_callers_index_keeps_only_the_newest_sessions_up_to_its_limit(
 
     assert len(kept) == KEEP
     assert [sid.decode() for sid in kept] == [f"many-{n}" for n in range(2, KEEP + 2)]
+
+
+async def test_an_append_refused_because_meta_is_not_a_hash_leaves_the_item_list_as_it_was(
+    store: RedisSessionStore,
+    redis_client: Redis,
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., Item],
+) -> None:
+    """The script pushes the items before it writes meta; when meta cannot take them, the push
+    is undone, so nothing of a refused write stays behind."""
+    lease = await store.claim("wrong-1", owner="worker-a")
+    await store.create(
+        new_state("wrong-1", items=[chat_item(0)]), lease=lease, caller_identity=None
+    )
+    await store.append(lease, items=[chat_item(1)], meta_update={}, base_len=1)
+    meta, items, _, _, _ = store.session_keys("wrong-1")
+    before = await redis_client.lrange(items, 0, -1)
+    await redis_client.delete(meta)
+    await redis_client.set(meta, b"damaged: not a hash")
+
+    with pytest.raises(CorruptStateError, match="wrong-1"):
+        await store.append(lease, items=[chat_item(2), chat_item(3)], meta_update={}, base_len=2)
+
+    assert await redis_client.lrange(items, 0, -1) == before
