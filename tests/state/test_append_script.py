@@ -50,6 +50,7 @@ async def test_the_first_compaction_of_a_session_created_empty_stores_exactly_it
 
     snapshot = await redis_client.get(snap_key)
     assert snapshot is not None and snapshot.startswith(b"{")  # no separator before item 0
+    assert await redis_client.pttl(snap_key) > 0  # the new snapshot expires with the session
     loaded = await store.load("snap-1")
     assert loaded.items == [chat_item(i) for i in range(3)]
     await store.append(lease, items=[chat_item(3)], meta_update={}, base_len=3)
