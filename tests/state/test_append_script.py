@@ -118,3 +118,48 @@ async def test_an_append_refused_because_meta_is_not_a_hash_leaves_the_item_list
         await store.append(lease, items=[chat_item(2), chat_item(3)], meta_update={}, base_len=2)
 
     assert await redis_client.lrange(items, 0, -1) == before
+
+
+@pytest.mark.parametrize("write", ["rewrite", "mark_ended"])
+async def test_a_full_rewrite_and_ending_a_call_refresh_every_keys_ttl(
+    redis_client: Redis,
+    make_store: Callable[..., RedisSessionStore],
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., Item],
+    write: str,
+) -> None:
+    store = make_store(redis_client, ttl=100.0, lease_ttl=7.0)
+    lease = await store.claim("ttl-1", owner="worker-a")
+    state = new_state("ttl-1", items=[chat_item(0)])
+    await store.create(state, lease=lease, caller_identity=None)
+    await store.append(lease, items=[chat_item(1)], meta_update={}, base_len=1)
+    meta, items, snap, fence, lease_key = store.session_keys("ttl-1")
+    for key in (meta, items, snap, fence, lease_key):
+        await redis_client.pexpire(key, 2_000)
+
+    if write == "rewrite":
+        await store.rewrite(lease, new_state("ttl-1", items=[chat_item(0), chat_item(1)]))
+    else:
+        await store.mark_ended(lease)
+
+    for key in (meta, snap, fence):
+        assert await redis_client.pttl(key) > 95_000, key
+    assert await redis_client.pttl(lease_key) > 5_000
+
+
+async def test_an_append_never_extends_a_lease_that_names_another_token(
+    redis_client: Redis,
+    make_store: Callable[..., RedisSessionStore],
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., Item],
+) -> None:
+    store = make_store(redis_client, lease_ttl=7.0)
+    lease = await store.claim("lease-1", owner="worker-a")
+    await store.create(new_state("lease-1"), lease=lease, caller_identity=None)
+    lease_key = store.session_keys("lease-1")[4]
+    await redis_client.set(lease_key, f"{lease.fence + 1}:worker-b".encode(), px=2_000)
+
+    await store.append(lease, items=[chat_item(0)], meta_update={}, base_len=0)
+
+    assert await redis_client.pttl(lease_key) <= 2_000  # not worker-a's to extend
+    assert await redis_client.get(lease_key) == f"{lease.fence + 1}:worker-b".encode()
