@@ -38,6 +38,7 @@ from frontdesk.agents.prompt import (
     resume_note,
 )
 from frontdesk.agents.tools import agent_tools, due_auto_tools
+from frontdesk.agents.transfer import make_human_transfer_tool
 from frontdesk.agents.userdata import CallerData
 from frontdesk.workflows.definition import Route, Workflow
 
@@ -130,6 +131,12 @@ class FlowAgent(Agent):
             for field_name in config.collects
         ]
         tools += agent_tools(workflow, name, on_stored=self._on_recorded)
+        if config.transfer is not None:
+            tools.append(
+                make_human_transfer_tool(
+                    from_agent=name, spec=config.transfer, summarizer=self._summarizer
+                )
+            )
         components = factory.components(name) if factory.components else Pipeline()
         super().__init__(
             id=name,
@@ -145,6 +152,12 @@ class FlowAgent(Agent):
         self.arrival_say = arrival_say
         """The route's ``say`` line, spoken verbatim when this agent takes a handoff."""
         self._factory = factory
+
+    def _summarizer(self) -> llm.LLM | None:
+        """The model that summarises the call (for a warm transfer): the agent's, else the
+        session's, as the ``summary`` context policy uses."""
+        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
+        return model if isinstance(model, llm.LLM) else None
 
     def _build_next(self, route: Route, chat_ctx: ChatContext, caller_data: CallerData) -> Agent:
         return self._factory.build(

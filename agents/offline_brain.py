@@ -17,7 +17,8 @@ Rules, first match wins (a ``tool_choice`` that forces one function is obeyed be
 4. The caller just spoke to this agent and their words contain an ``example`` of one of its routes
    → call that route's ``transfer_to_<agent>`` tool (earliest match in the utterance wins; ties go
    to the route listed first); else an ``[offline.tools]`` example of one of its work tools →
-   call that tool (a Python tool's arguments named like known caller-data fields are filled).
+   call that tool (a Python tool's arguments named like known caller-data fields are filled;
+   an agent's ``transfer_to_human`` counts as one of its work tools).
    A work tool's result is then said as is.
 5. A collected field is missing: if a caller message in view contains a value matching the
    field's ``pattern`` (newest first), or answers the field's question just asked → call
@@ -57,6 +58,7 @@ from frontdesk.agents.prompt import (
 )
 from frontdesk.workflows.definition import Workflow
 from frontdesk.workflows.definition.patterns import Pattern, compile_pattern
+from frontdesk.workflows.definition.transfer import TRANSFER_TOOL
 
 MAX_SCANNED_CHARS = 4000
 """Only this much of an utterance is searched: a 100 KB utterance costs no more than a long one."""
@@ -231,8 +233,11 @@ class OfflineBrain(llm.LLM):
     def _agent_tool_names(self, agent_name: str) -> dict[str, str]:
         """The agent's work tools: tool name → its ``tools`` reference."""
         names: dict[str, str] = {}
-        for reference in self._workflow.agent(agent_name).tools:
+        agent = self._workflow.agent(agent_name)
+        for reference in agent.tools:
             names[reference.rpartition(":")[2]] = reference
+        if agent.transfer is not None:
+            names[TRANSFER_TOOL] = TRANSFER_TOOL
         return names
 
     def _matching_tool(self, agent_name: str, utterance: str, tool_names: set[str]) -> str | None:

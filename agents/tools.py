@@ -33,7 +33,7 @@ from livekit.agents.llm.tool_context import is_function_tool, is_raw_function_to
 
 from frontdesk.agents.userdata import CallerData
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.definition import Workflow
+from frontdesk.workflows.definition import KeyLocator, Workflow, format_path
 from frontdesk.workflows.definition.tools import TEMPLATE_FIELD, HttpTool, is_python_ref
 
 logger = logging.getLogger(__name__)
@@ -119,17 +119,30 @@ def argument_names(tool: AnyTool) -> list[str]:
     return names
 
 
-def check_python_tools(workflow: Workflow) -> list[str]:
-    """One line per Python tool reference that does not import or has a bad signature."""
+def check_python_tools(workflow: Workflow, locator: KeyLocator | None = None) -> list[str]:
+    """One line per Python tool reference that does not import or has a bad signature.
+
+    With ``locator`` (the config text's) each line is ``file:line key.path: message``.
+    """
     problems: list[str] = []
     for name, agent in workflow.config.agents.items():
         for index, reference in enumerate(agent.tools):
             if not is_python_ref(reference):
                 continue
-            try:
-                python_tool(reference, f"{workflow.source} agents.{name}.tools[{index}]")
-            except ConfigError as exc:
-                problems += exc.problems
+            path: tuple[str | int, ...] = ("agents", name, "tools", index)
+            tool, problem = (
+                (_loaded[reference], None) if reference in _loaded else _problem_with(reference)
+            )
+            if tool is None:
+                assert problem is not None
+                if problem.startswith("cannot import module") and "ModuleNotFoundError" in problem:
+                    problem += " (is its folder on PYTHONPATH?)"
+                if locator is not None:
+                    problems.append(locator.format(workflow.source, path, problem))
+                else:
+                    problems.append(f"{workflow.source} {format_path(path)}: {problem}")
+            else:
+                _loaded[reference] = tool
     return problems
 
 

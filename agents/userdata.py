@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontdesk.state.models import HandoffEntry
+from frontdesk.state.models import HandoffEntry, TransferEntry
 
 
 class CallerData(BaseModel):
@@ -42,6 +42,16 @@ class CallerData(BaseModel):
         description="Set by a transfer tool, moved to the trail by the old agent's on_exit.",
     )
 
+    transfer: TransferEntry | None = Field(
+        default=None, description="Set once the caller was passed to a human (the call ends)."
+    )
+    line: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The call's CallLine (frontdesk.agents.transfer): where the caller is on "
+        "LiveKit, for a transfer to a human; None in text mode.",
+    )
     arrival_reply: Any = Field(
         default=None,
         exclude=True,

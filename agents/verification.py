@@ -76,6 +76,8 @@ class VerificationGate:
     lockout: float
     lockout_line: str
     on_verified: OnVerified | None = None
+    on_locked_out: Callable[[], None] | None = None
+    """Called once when the caller is locked out (the ``verification_failed`` resume metric)."""
     confirmed: set[str] = field(default_factory=set)
     verified: bool = False
     locked: bool = False
@@ -124,6 +126,8 @@ class VerificationGate:
         )
         if failures >= self.max_attempts:
             self.locked = True
+            if self.on_locked_out is not None:
+                self.on_locked_out()
             logger.warning(
                 "session %s: caller#%s locked out of verification for %.0fs after %d wrong "
                 "answers; their saved data stays withheld",

@@ -146,8 +146,17 @@ class LocalCluster:
         return [node for node in self.nodes if node.running]
 
     def topology(self) -> list[ClusterNodeInfo]:
-        """``CLUSTER NODES`` as seen by the first live node."""
-        with self.client(self.live_nodes()[0]) as admin:
+        """``CLUSTER NODES`` as seen by the first live node.
+
+        A node just restarted may still hold an old view of itself (a demoted master believes
+        it is master until the others tell it otherwise): after a failover, read the topology
+        once :meth:`wait_rejoined_as_replica` has seen every node agree.
+        """
+        return self.view_of(self.live_nodes()[0])
+
+    def view_of(self, node: EmbeddedRedis) -> list[ClusterNodeInfo]:
+        """``CLUSTER NODES`` as ``node`` sees it."""
+        with self.client(node) as admin:
             text = admin.execute_command("CLUSTER", "NODES")
         if isinstance(text, bytes):
             text = text.decode()
@@ -255,6 +264,40 @@ class LocalCluster:
             return True
 
         _wait(synced, timeout, "every replica to be in sync")
+
+    def wait_rejoined_as_replica(self, port: int, master_port: int, timeout: float = 60.0) -> None:
+        """Wait until the whole cluster agrees the node on ``port`` is a replica of ``master_port``.
+
+        Every live node (the restarted one included) must list it as a healthy ``slave`` of that
+        master, list that master as the owner of slots, say ``cluster_state:ok`` with every slot
+        served, and the replica's link must be up: only then is the failover over everywhere.
+        """
+
+        def agreed() -> bool:
+            for node in self.live_nodes():
+                view = {info.port: info for info in self.view_of(node)}
+                replica, master = view.get(port), view.get(master_port)
+                if replica is None or master is None:
+                    return False
+                if replica.role != "slave" or replica.master_id != master.node_id:
+                    return False
+                if {"fail", "fail?"} & (replica.flags | master.flags):
+                    return False
+                if master.role != "master" or not master.slots:
+                    return False
+                with self.client(node) as admin:
+                    info = admin.execute_command("CLUSTER", "INFO")
+                text = info.decode() if isinstance(info, bytes) else str(info)
+                if (
+                    "cluster_state:ok" not in text
+                    or f"cluster_slots_ok:{CLUSTER_SLOTS}" not in text
+                ):
+                    return False
+            with self.client(self.node_by_port(port)) as restarted:
+                link = restarted.info("replication").get("master_link_status")
+            return bool(link == "up")
+
+        _wait(agreed, timeout, f"every node to see port {port} as a replica of {master_port}")
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every live node says ``cluster_state:ok`` and agrees every slot has a master."""

@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 import orjson
 import prometheus_client
 from livekit.agents.telemetry import tracer
+from livekit.agents.telemetry.pii import is_pii_attribute
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +288,47 @@ def _resume_span(workflow: str, outcome: ResumeOutcome, plan: Any, started_ns: i
             PII_CALLER_DATA: _json(state.caller_data) if state is not None else None,
         },
     )
+
+
+# --------------------------------------------------------------------------- log lines
+
+REDACTED: Final = "[redacted]"
+"""What a log record carries in place of an ``lk.pii.*`` attribute."""
+
+
+class PiiLogFilter(logging.Filter):
+    """Replaces every ``lk.pii.*`` attribute of a log record (caller text, tool arguments).
+
+    LiveKit marks what a caller said, tool-call arguments and model output in its DEBUG records
+    the same way it marks span attributes (``extra={"lk.pii.text": ...}``), and a JSON log
+    handler prints every extra. Installed on the loggers themselves, so a record is redacted
+    where it is made, in the job process, before any handler or LiveKit's log queue to the
+    main process sees it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key in [key for key in record.__dict__ if is_pii_attribute(key)]:
+            record.__dict__[key] = REDACTED
+        return True
+
+
+_PII_FILTER: Final = PiiLogFilter()
+_redacted_loggers: set[str] = set()
+
+
+def redact_pii_in_logs() -> None:
+    """Put :class:`PiiLogFilter` on LiveKit's loggers (``livekit.*``, plugins included) and
+    Frontdesk's. Idempotent and cheap; called wherever a process starts serving calls."""
+    names = ["livekit", "livekit.agents", "frontdesk"]
+    names += [
+        name
+        for name in logging.root.manager.loggerDict
+        if name.startswith(("livekit.", "frontdesk.")) and name not in _redacted_loggers
+    ]
+    for name in names:
+        if name not in _redacted_loggers:
+            logging.getLogger(name).addFilter(_PII_FILTER)
+            _redacted_loggers.add(name)
 
 
 def worker_options(port: int | None) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from frontdesk.errors import StateError
 
+from .cluster import REINITIALIZE_STEPS, SlotRoutedCluster
+
 logger = logging.getLogger(__name__)
 
 RedisMode = Literal["standalone", "sentinel", "cluster"]
@@ -77,7 +79,8 @@ def connect_redis(
     ``url`` is ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS or
     ``unix:///path/to.sock?db=0``. ``mode="sentinel"`` asks the ``sentinels`` (``host:port``
     each) for the master of ``sentinel_service`` and takes credentials, db and TLS from ``url``
-    (its host is ignored); ``mode="cluster"`` uses ``RedisCluster`` with ``url`` as a seed node.
+    (its host is ignored); ``mode="cluster"`` uses ``RedisCluster`` (:class:`.cluster.SlotRoutedCluster`)
+    with ``url`` as a seed node.
     Extra keywords go to the client (``ssl_ca_certs=...``, ``socket_timeout=...``, ...);
     ``sentinel_kwargs`` goes to the Sentinel connections in Sentinel mode.
     """
@@ -100,7 +103,9 @@ def connect_redis(
     if mode == "cluster":
         if scheme == "unix":
             raise StateError("Redis Cluster cannot be reached over a unix:// socket")
-        return RedisCluster.from_url(url, **options)
+        # Routed by slot from the first command, MOVED patching one slot (see .cluster).
+        options.setdefault("reinitialize_steps", REINITIALIZE_STEPS)
+        return SlotRoutedCluster.from_url(url, **options)
     if mode == "sentinel":
         return _sentinel_master(url, sentinels, sentinel_service, options)
     raise StateError(f"unknown Redis mode {mode!r}: use standalone, sentinel or cluster")

@@ -28,6 +28,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from frontdesk.errors import StateUnavailableError
 
+from .redis_errors import raised_in_redis_transport
 from .redis_store import AsyncRedisClient, RedisSessionStore
 
 logger = logging.getLogger(__name__)
@@ -64,10 +65,12 @@ class ReplicaWait:
         Cluster). Raises ``StateUnavailableError`` below the required number of replicas, or
         when Redis cannot be reached.
         """
+        node = None
         try:
             pipe = self._client.pipeline(transaction=False)
             pipe.pexpire(fence_key, self._ttl_ms)
             if isinstance(self._client, RedisCluster):
+                await self._client.initialize()  # the slot map, before naming the node
                 node = self._client.get_node_from_key(fence_key)
                 pipe.execute_command("WAIT", self._replicas, self._timeout_ms, target_nodes=node)
             else:
@@ -77,6 +80,25 @@ class ReplicaWait:
             raise StateUnavailableError(
                 f"session {session_id!r}: waiting for a replica failed: {type(exc).__name__}: {exc}"
             ) from exc
+        except (AttributeError, TypeError) as exc:
+            if not raised_in_redis_transport(exc):
+                raise
+            raise StateUnavailableError(
+                f"session {session_id!r}: waiting for a replica failed: the connection was "
+                f"closed under it ({type(exc).__name__}: {exc})"
+            ) from exc
+        if isinstance(self._client, RedisCluster) and node is not None:
+            # A slot that moved meanwhile (reshard, failover) had its PEXPIRE redirected to the
+            # new owner while WAIT ran on the old one, which proves nothing: wait again there.
+            try:
+                owner = self._client.get_node_from_key(fence_key)
+            except RedisClusterException:  # the map was dropped meanwhile (CLUSTER DOWN)
+                owner = None
+            if owner is None or owner.name != node.name:
+                raise StateUnavailableError(
+                    f"session {session_id!r}: its slot moved from {node.name} while waiting for "
+                    "a replica; kept and retried on the new owner"
+                )
         self.waits += 1
         count = int(acked)
         if count < self._replicas:

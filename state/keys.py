@@ -15,6 +15,7 @@ each per-session Lua script is a single-slot operation::
     P:s:{SID}:lease          string  ``<token>:<owner>`` of the current lease           lease_ttl
     P:q:{SID}:meta|items|snap        a quarantined session's keys, renamed aside        ttl
     P:caller:H               zset    session ids of one caller, scored by created_at    ttl
+    P:wf:HASH                string  a workflow version live sessions use (JSON config) ttl
 
 The Lua scripts (``lua/*.lua``) receive these names as ``KEYS`` in the order of
 :meth:`KeyLayout.session` (then :meth:`KeyLayout.quarantine`), and write the ``_snap_n`` field
@@ -99,6 +100,12 @@ class KeyLayout:
     def caller(self, hashed_identity: str) -> str:
         """The caller index key of an HMAC of a caller identity."""
         return f"{self.prefix}:caller:{hashed_identity}"
+
+    def workflow_version(self, content_hash: str) -> str:
+        """The key of one kept workflow version (:mod:`frontdesk.state.versions`)."""
+        if not re.match(r"^[0-9a-f]{1,64}\Z", content_hash):
+            raise StateError(f"invalid workflow content hash {content_hash!r}")
+        return f"{self.prefix}:wf:{content_hash}"
 
     def meta_pattern(self, kinds: str) -> str:
         """A ``SCAN`` pattern of meta keys: ``kinds`` ``s`` (live), ``q`` or ``[sq]``."""

@@ -37,6 +37,20 @@ class HandoffEntry(BaseModel):
     at: float = Field(description="Unix time of the handoff, in seconds.")
 
 
+class TransferEntry(BaseModel):
+    """The call was passed to a human (``[agents.<a>.transfer]``): it never resumes as an AI call."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    from_agent: str = Field(description="The AI agent that transferred the caller.")
+    to: str = Field(description="The human's number or SIP URI ('tel:+1555…', 'sip:…').")
+    mode: str = Field(description="'cold' (SIP transfer) or 'warm' (dialled and briefed first).")
+    at: float = Field(description="Unix time the transfer completed, in seconds.")
+    summary: str | None = Field(
+        default=None, description="warm: the summary of the call the human heard."
+    )
+
+
 class CallRecord(BaseModel):
     """One connection of the caller to the session: a call resumed twice has three records."""
 
@@ -94,6 +108,10 @@ class SessionMeta(BaseModel):
     )
     calls: list[CallRecord] = Field(
         default_factory=list, description="One record per connection of the caller, oldest first."
+    )
+    transfer: TransferEntry | None = Field(
+        default=None,
+        description="Set once the caller was passed to a human; such a session is ended.",
     )
 
 

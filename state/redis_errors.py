@@ -7,15 +7,19 @@ into the error its caller raises.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -30,6 +34,14 @@ from frontdesk.errors import (
 )
 
 from .store import Lease
+
+_CLUSTER_RECONFIGURING = (
+    "cannot be connected",
+    "slots are not covered",
+    "could not agree on a valid slots cache",
+)
+"""What redis-py's cluster client says when it cannot build a slot map (``NodesManager.initialize``):
+every node unreachable, slots uncovered or nodes disagreeing, as during a failover."""
 
 
 @contextmanager
@@ -51,14 +63,52 @@ def redis_errors(session_id: str | None, action: str) -> Iterator[None]:
         raise StateUnavailableError(
             f"Redis is unreachable while {action} {where}: {type(exc).__name__}: {exc}"
         ) from exc
+    except ClusterError as exc:
+        # 'TTL exhausted.': redis-py followed MOVED/ASK/TRYAGAIN as often as it does and the
+        # slot is still moving (a reshard); transient, so the writer retries it (see .cluster).
+        raise StateUnavailableError(
+            f"Redis Cluster is moving the slot of {where} while {action} it: {exc}"
+        ) from exc
+    except RedisClusterException as exc:
+        if not isinstance(exc, SlotNotCoveredError) and not any(
+            sign in str(exc) for sign in _CLUSTER_RECONFIGURING
+        ):
+            raise StateError(f"Redis failed {action} {where}: {exc}") from exc
+        # The client could not (re)build its slot map: nodes down or disagreeing mid-failover.
+        raise StateUnavailableError(
+            f"Redis Cluster is reconfiguring while {action} {where}: {exc}"
+        ) from exc
+    except (AttributeError, TypeError) as exc:
+        if not raised_in_redis_transport(exc):
+            raise
+        # redis-py's cluster client closed the connection while this command used it (it
+        # closes every connection on CLUSTER DOWN; see .cluster and redis-py issue #4287).
+        raise StateUnavailableError(
+            f"Redis connection closed under a command while {action} {where}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     except ResponseError as exc:
         if "WRONGTYPE" in str(exc):
             raise CorruptStateError(
                 f"{where}: a stored key has the wrong Redis type ({action}): {exc}"
             ) from exc
         raise StateError(f"Redis refused {action} {where}: {exc}") from exc
-    except (RedisError, RedisClusterException) as exc:
+    except RedisError as exc:
         raise StateError(f"Redis failed {action} {where}: {exc}") from exc
+
+
+def raised_in_redis_transport(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside redis-py or asyncio's streams, not in our code.
+
+    A connection disconnected by another task has ``_writer``/``_reader`` set to None, or a
+    transport whose internals were torn down: the write then fails with ``AttributeError`` or
+    ``TypeError`` deep in redis-py or asyncio instead of ``ConnectionError``.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    parts = Path(frames[-1].filename).parts
+    return "asyncio" in parts or ("redis" in parts and "site-packages" in parts)
 
 
 def text(value: object) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,28 @@ from frontdesk.state import (
 from frontdesk.workflows.definition import StateSection
 
 TEST_CALLER_SECRET = b"test-caller-secret-0123456789abcdef"
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
+
+
+def config_without_sensitive_fields() -> str:
+    """The shipped config.toml with its account number NOT sensitive.
+
+    For tests of the resume mechanics themselves (the caller is not asked again, the history
+    continues, the data comes back as stored): with the shipped config a caller resumed by
+    caller ID repeats the sensitive account number first, which tests/security covers.
+    """
+    text = SHIPPED_CONFIG.read_text()
+    assert text.count("sensitive = true\n") == 1, "the shipped config marks one field sensitive"
+    return text.replace("sensitive = true\n", "sensitive = false\n")
+
+
+@pytest.fixture
+def plain_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`config_without_sensitive_fields` written to a file (for CLI tests)."""
+    path = tmp_path_factory.mktemp("plain") / "config.toml"
+    path.write_text(config_without_sensitive_fields())
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -161,7 +161,7 @@ async def test_record_tool_refuses_a_value_that_fails_the_pattern(workflow, open
         assert output.is_error
         assert "not a valid account number" in output.output
         assert "account_number" not in session.userdata.fields
-        assert "AC-48213" in _said(result.events)[-1]  # tells the caller what it must look like
+        assert "AC-12345" in _said(result.events)[-1]  # tells the caller what it must look like
 
 
 async def test_loop_guard_refuses_a_second_handoff_in_one_turn(open_session) -> None:

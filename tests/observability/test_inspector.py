@@ -3,6 +3,7 @@ holding sessions made by simulated calls."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -16,6 +17,7 @@ import pytest
 
 from frontdesk.errors import SessionNotFoundError
 from frontdesk.state import RedisSessionStore
+from frontdesk.state.crypto import DATA_KEY_ENV, DataKeys
 from frontdesk.state.models import SessionSummary
 from frontdesk.workflows.definition import Workflow, parse_workflow
 from frontdesk.workflows.inspector.serve import InspectorSetupError, is_loopback, resolve_token
@@ -49,7 +51,7 @@ async def test_the_sessions_list_shows_the_demo_call(
     assert "1 session<" in page.text
     rows = client.get("/api/sessions").json()["sessions"]
     assert [(r["session_id"], r["agent"], r["workflow"], r["turns"]) for r in rows] == [
-        (session_id, "sales", "acme-broadband", 5)
+        (session_id, "sales", "acme-broadband", 6)
     ]
     # The last connection ended normally, within the resume window: resumable.
     assert rows[0]["state"] == "resumable"
@@ -90,7 +92,7 @@ async def test_the_session_page_shows_agents_handoffs_tools_data_and_resume(
     assert spoken[-1] == ("agent-2", "sales")
     assert "☎ the caller came back: resumed on" in page
     assert "⚙ record_account_number" in page and "tool-error" in page
-    assert "account_number = AC-48213" in page
+    assert "account_number = •••" in page and "AC-48213" not in page  # sensitive
     assert re.search(r"reply \d+ ms", page)
     assert "scenario finished" in page and "caller dropped" in page  # the two connections
     entries = inspector().get(f"/api/sessions/{session_id}").json()["entries"]
@@ -373,7 +375,7 @@ def test_frontdesk_demo_then_inspect_shows_the_demo_call(
     settings = InspectorSettings(workflow=workflow, open_source=lambda: open_source(workflow))
     with TestClient(create_app(settings)) as client:
         (row,) = client.get("/api/sessions").json()["sessions"]
-        assert (row["agent"], row["turns"]) == ("sales", 5)
+        assert (row["agent"], row["turns"]) == ("sales", 6)
         page = client.get(f"/sessions/{row['session_id']}").text
         assert _handoffs(page) == [("receptionist", "support"), ("support", "sales")]
         assert f"data in {state_dir}" in page
@@ -382,15 +384,7 @@ def test_frontdesk_demo_then_inspect_shows_the_demo_call(
 async def test_sensitive_caller_data_is_masked_on_the_session_page(
     persistence: Persistence, inspector: Inspector
 ) -> None:
-    text = (ROOT / "config.toml").read_text()
-    marked = parse_workflow(
-        text.replace(
-            "[caller_data.account_number]", "[caller_data.account_number]\nsensitive = true"
-        )
-        # the demo's caller resumes by number alone here: this test is about the screen
-        + '\n[state.resume]\ntrust = "caller_id"\n',
-        source="sensitive.toml",
-    )
+    marked = parse_workflow((ROOT / "config.toml").read_text(), source="config.toml")
     assert marked.config.caller_data["account_number"].sensitive
     persistence = dataclasses.replace(persistence, settings=marked.config.state)
     await play_demo(marked, persistence)
@@ -399,3 +393,29 @@ async def test_sensitive_caller_data_is_masked_on_the_session_page(
     assert "AC-48213" not in page
     assert "account_number = •••" in page
     assert "94103" in page  # not sensitive
+
+
+@pytest.mark.parametrize("key_shown", [True, False], ids=["with the data key", "without it"])
+async def test_sealed_values_are_opened_and_masked_never_shown_as_ciphertext(
+    persistence: Persistence,
+    inspector: Inspector,
+    workflow: Workflow,
+    monkeypatch: pytest.MonkeyPatch,
+    key_shown: bool,
+) -> None:
+    """The caller's "sorry, it's AC-48213" is stored sealed: with FRONTDESK_DATA_KEY the page
+    opens it and masks the value; without the key the whole line is masked. Neither shows the
+    value or a ciphertext."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    assert workflow.config.caller_data["account_number"].sensitive
+    sealing = dataclasses.replace(persistence, data_keys=DataKeys.parse(key))
+    await play_demo(workflow, sealing)
+    monkeypatch.setenv(
+        DATA_KEY_ENV, key if key_shown else base64.b64encode(os.urandom(32)).decode()
+    )
+    (summary,) = await persistence.store.list_sessions()
+    page = inspector().get(f"/sessions/{summary.session_id}").text
+    assert "AC-48213" not in page and "48213" not in page
+    assert "fdenc:" not in page
+    assert ("sorry, it" in page) is key_shown  # the caller's line, opened, value masked
+    assert "•••" in page

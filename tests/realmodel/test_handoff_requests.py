@@ -90,7 +90,7 @@ async def test_tool_schemas_name_the_field_and_carry_its_pattern_and_example(ser
     parameter = record["parameters"]["properties"]["account_number"]
     assert parameter["type"] == "string"
     assert parameter["pattern"] == spec.pattern
-    assert parameter["examples"] == ["AC-48213"]
+    assert parameter["examples"] == ["AC-12345"]
     assert spec.description in parameter["description"]
     transfer = tool_schema(body, "transfer_to_sales")
     assert transfer["parameters"]["properties"] == {}

@@ -9,6 +9,7 @@ from frontdesk.agents.prompt import OPENING_NOTE_MARKER, RESUME_NOTE_MARKER
 from frontdesk.workflows.providers.text_mode import build_text_profile
 from frontdesk.workflows.runtime import Persistence
 from frontdesk.workflows.runtime.simulate import DEMO_SCENARIO, ScenarioRunner, load_scenario
+from tests.conftest import config_without_sensitive_fields
 
 from .conftest import PROFILE, loopback_workflow, open_call
 
@@ -31,8 +32,11 @@ def system_text(body: dict[str, Any]) -> str:
 async def test_a_resumed_caller_hears_the_resume_line_verbatim_and_the_model_knows_them(
     serve, persistence: Persistence
 ) -> None:
-    async with serve(loopback_workflow("http://unused")) as server:
-        workflow = loopback_workflow(server.base_url)
+    # the account number not sensitive: a caller resumed by number hears it in the resume line
+    # (with the shipped config it is withheld until they repeat it: tests/security)
+    plain = config_without_sensitive_fields()
+    async with serve(loopback_workflow("http://unused", text=plain)) as server:
+        workflow = loopback_workflow(server.base_url, text=plain)
         async with open_call(workflow, caller=CALLER, persistence=persistence) as call:
             await call.session.run(user_input="hi, my internet is down")
             await call.session.run(user_input="sure, it's AC-48213")
@@ -91,11 +95,7 @@ async def test_the_demo_passes_offline_and_its_verbatim_lines_are_identical_on_a
             await profile.aclose()
         assert server.completions()  # the real client did the talking
     assert all(result.ok for result in real), [r.failures for r in real]
-    verbatim = {
-        "Let me get you to support.",
-        RESUME_LINE,
-        "Sales can help with that. One moment.",
-    }
+    verbatim = {"Let me get you to support.", "Sales can help with that. One moment."}
     offline_lines = [line for result in offline for line in result.lines]
     real_lines = [line for result in real for line in result.lines]
     assert {text for _, text in offline_lines} >= verbatim

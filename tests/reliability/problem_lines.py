@@ -55,9 +55,17 @@ def _escaped(name: str) -> str:
 
 
 def check_problems(
-    text: str, problems: list[str], *, source: str, top_level: set[str]
+    text: str,
+    problems: list[str],
+    *,
+    source: str,
+    top_level: set[str],
+    turns_from_one: bool = False,
 ) -> tuple[list[str], int]:
     """(problem lines that fail the checks, problem lines hitting a known locator gap).
+
+    ``turns_from_one``: a scenario's problems count turns from 1 (``turn[1]`` is ``turn[0]`` of
+    the parsed document); a ``turn[0]`` there is a bad path.
 
     Known gap (tests of its own in test_config_fuzz.py): no line for a key the file defines
     only through a table header (``[a.b]`` implies ``a``; ``[[a]]``), or writes with an escape
@@ -79,6 +87,11 @@ def check_problems(
     for problem in problems:
         match = problem_re.match(problem)
         parts = _parts(match["path"]) if match else []
+        if turns_from_one and len(parts) > 1 and parts[0] == "turn" and isinstance(parts[1], int):
+            parts[1] -= 1
+            if parts[1] < 0:
+                bad.append(problem + "  <- turns count from 1")
+                continue
         if match is None or not (match["path"] == "(top level)" or _walk(data, parts, top_level)):
             bad.append(problem)
             continue

@@ -244,7 +244,11 @@ def test_generated_scenarios_only_raise_scenario_errors_naming_key_paths() -> No
         except ScenarioError as exc:
             figures["rejected"] += 1
             bad, gaps = check_problems(
-                text, str(exc).split("\n"), source=SCENARIO_SOURCE, top_level=SCENARIO_KEYS
+                text,
+                str(exc).split("\n"),
+                source=SCENARIO_SOURCE,
+                top_level=SCENARIO_KEYS,
+                turns_from_one=True,
             )
             badly_named.extend(bad)
             figures["locator_gaps"] += gaps

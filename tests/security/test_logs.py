@@ -82,3 +82,9 @@ async def test_a_persisted_call_and_its_resume_log_no_caller(
     assert not [form for form in FORMS if form in logged]
     messages = "\n".join(r.getMessage() for r in debug_logs.records)
     assert "AC-48213" not in messages  # nor the sensitive value, in any message
+    # nor in any attribute of any record: LiveKit's DEBUG records carry the caller's words and
+    # the tool arguments as `lk.pii.*` extras, which a JSON log handler would print
+    assert "AC-48213" not in logged and "internet is down" not in logged
+    marked = [r for r in debug_logs.records if "lk.pii.text" in r.__dict__]
+    assert marked, "LiveKit logged the conversation (the filter has something to redact)"
+    assert {r.__dict__["lk.pii.text"] for r in marked} == {"[redacted]"}

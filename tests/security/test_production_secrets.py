@@ -31,7 +31,7 @@ def test_worker_start_refuses_the_development_secret() -> None:
     for weak in ({}, {"FRONTDESK_STATE_SECRET": ""}, {"FRONTDESK_STATE_SECRET": "short"}):
         with pytest.raises(WorkerSetupError, match="needs FRONTDESK_STATE_SECRET"):
             preflight(workflow, "start", env={**LIVEKIT_KEYS, **REDIS, **weak})
-    assert preflight(workflow, "start", env={**LIVEKIT_KEYS, **REDIS, **GOOD_SECRET})
+    assert preflight(workflow, "start", env={**LIVEKIT_KEYS, **REDIS, **GOOD_SECRET, **DATA_KEY})
     preflight(workflow, "dev", env=LIVEKIT_KEYS)  # development modes still run
 
 

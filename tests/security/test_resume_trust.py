@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import prometheus_client
 import pytest
 
 from frontdesk.state import RedisSessionStore
 from frontdesk.state.identity import namespaced_identity
 from frontdesk.state.tokens import issue_token
+from frontdesk.workflows.definition import Workflow, load_workflow
 from frontdesk.workflows.runtime import start_call
 
 from .support import (
     ACCOUNT,
+    ROOT,
     SECRET,
     SpyBrain,
     persistence,
@@ -49,6 +52,34 @@ async def _genuine_call(workflow: Any, p: Any, caller: str = NUMBER, **kwargs: A
     return call
 
 
+def _verification_failures(workflow: Workflow) -> float:
+    """``frontdesk_resumes_total{outcome="verification_failed"}`` in this process."""
+    value = prometheus_client.REGISTRY.get_sample_value(
+        "frontdesk_resumes_total", {"workflow": workflow.name, "outcome": "verification_failed"}
+    )
+    return value or 0.0
+
+
+async def test_the_shipped_workflow_tells_a_spoofer_nothing_of_the_account(
+    redis_client: Any, store: RedisSessionStore
+) -> None:
+    """The default config.toml as shipped (no test edits): a second caller presenting A's
+    number hears no account number and the model is never sent it."""
+    workflow = load_workflow(ROOT / "config.toml")
+    p = persistence(store, redis_client, workflow)
+    await _genuine_call(workflow, p)
+    spy = SpyBrain(workflow=workflow)
+    spoofer = await start_call(
+        workflow=workflow, caller_identity=NUMBER, persistence=p, components=pipeline(spy)
+    )
+    replies = [said(spoofer.opening)]
+    replies.append(said(await spoofer.session.run(user_input="what's my account number?")))
+    await spoofer.aclose("caller hung up", hung_up=True)
+    assert spoofer.resumed and spoofer.session.current_agent.id == "support"
+    assert spy.requests, "the model was asked"
+    assert not [r for r in [*replies, *spy.requests] if "48213" in r]
+
+
 async def test_a_spoofed_caller_id_resumes_without_the_sensitive_data_and_locks_out(
     redis_client: Any, store: RedisSessionStore
 ) -> None:
@@ -57,6 +88,7 @@ async def test_a_spoofed_caller_id_resumes_without_the_sensitive_data_and_locks_
     genuine = await _genuine_call(workflow, p)
     stored_before = await store.load(genuine.session_id)
 
+    failed_before = _verification_failures(workflow)
     spy = SpyBrain(workflow=workflow)
     spoofer = await start_call(
         workflow=workflow, caller_identity="+1 (555) 123-0000", persistence=p,
@@ -74,6 +106,7 @@ async def test_a_spoofed_caller_id_resumes_without_the_sensitive_data_and_locks_
     assert not [r for r in replies if "48213" in r]
     assert "account number" in replies[0].lower()  # the agent asks for it instead
     assert any("can't verify your details" in r for r in replies)  # the lock-out line
+    assert _verification_failures(workflow) - failed_before == 1  # the resume outcome metric
     stored_after = await store.load(genuine.session_id)
     assert stored_after.items == stored_before.items  # nothing of the spoofer landed
     assert not stored_after.ended  # a spoofer hanging up does not end the genuine session

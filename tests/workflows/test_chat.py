@@ -16,7 +16,11 @@ from frontdesk.workflows.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "config.toml")
-WELCOME_BACK = "support: Welcome back. We were checking your line for account AC-48213."
+# the account number is sensitive: a caller resumed by caller ID repeats it before it is used
+WELCOME_BACK = (
+    "support: Welcome back. Let's pick up where we left off. Could you read me your account number?"
+)
+VERIFIED = "support: Thanks. I'm checking the line for account AC-48213 now"
 
 
 @pytest.fixture
@@ -40,10 +44,11 @@ def test_drop_hangs_up_and_the_call_back_resumes_on_support(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state = ("--state-dir", str(tmp_path))
-    out = chat("my internet is down\nAC-48213\n/drop\n/quit\n", *state)
+    out = chat("my internet is down\nAC-48213\n/drop\nAC-48213\n/quit\n", *state)
     before, _, after = out.partition("✂ dropped; calling back…")
     assert "new call" in before and "receptionist → support" in before
     assert after.startswith(f" {WELCOME_BACK}")
+    assert VERIFIED in after
     assert "Thanks for calling" not in after
     # the session records two calls: the one that dropped, then the resumed one
     assert main(["sessions", "list", "--config", CONFIG, *state]) == 0
@@ -61,7 +66,7 @@ def test_a_later_chat_with_the_same_state_dir_resumes_and_one_without_starts_fre
 ) -> None:
     first = chat("my internet is down\nAC-48213\n/quit\n", "--state-dir", str(tmp_path))
     assert "new call" in first
-    later = chat("/quit\n", "--state-dir", str(tmp_path))
-    assert "resumed" in later and WELCOME_BACK in later
+    later = chat("AC-48213\n/quit\n", "--state-dir", str(tmp_path))
+    assert "resumed" in later and WELCOME_BACK in later and VERIFIED in later
     elsewhere = chat("/quit\n")
     assert "new call" in elsewhere and "Thanks for calling Acme Broadband" in elsewhere

@@ -81,7 +81,7 @@ def test_sessions_list_and_show_on_a_configured_redis(tmp_path: Path) -> None:
         assert (session["workflow"], session["agent"], session["turns"]) == (
             "acme-broadband",
             "sales",
-            5,
+            6,  # the demo's turns, the resumed caller's verification included
         )
         shown = frontdesk("sessions", "show", session["session_id"], "--json", env=env)
         assert shown.returncode == 0, shown.stderr
@@ -96,7 +96,8 @@ def test_sessions_list_and_show_on_a_configured_redis(tmp_path: Path) -> None:
             "agent": "receptionist",
             "text": "Thanks for calling Acme Broadband, how can I help?",
         }
-        assert detail["caller_data"] == {"account_number": "AC-48213", "postcode": "94103"}
+        # the sensitive account number is masked in `sessions show`, even as JSON
+        assert detail["caller_data"] == {"account_number": "****8213", "postcode": "94103"}
         assert len(detail["calls"]) == 2
 
 

@@ -85,7 +85,8 @@ def test_unknown_key_is_rejected_with_its_line() -> None:
     text = MINIMAL.replace('instructions = "Help."', 'instructions = "Help."\ngreetng = "hi"')
     (error,) = _errors(text)
     line = text.splitlines().index('greetng = "hi"') + 1
-    assert error == f"config.toml:{line} agents.back.greetng: unknown key"
+    assert error.startswith(f"config.toml:{line} agents.back.greetng: unknown key (allowed: ")
+    assert error.endswith("; did you mean 'greeting'?)")
 
 
 def test_schema_errors_in_several_tables_are_all_listed() -> None:

@@ -1,4 +1,8 @@
-"""Calls persisted to a real redis-server as they go, and callers who drop and come back."""
+"""Calls persisted to a real redis-server as they go, and callers who drop and come back.
+
+The account number is not sensitive here: these are the resume mechanics (nothing asked again,
+the history continues). A sensitive field withheld until the caller verifies is tests/security.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ from typing import Any
 import pytest
 
 from frontdesk.state import EmbeddedRedis, RedisSessionStore, connect_redis
-from frontdesk.workflows.definition import Workflow, load_workflow, parse_workflow
+from frontdesk.workflows.definition import Workflow, parse_workflow
 from frontdesk.workflows.runtime import Call, Persistence, start_call
-from tests.conftest import TEST_CALLER_SECRET
+from tests.conftest import TEST_CALLER_SECRET, config_without_sensitive_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = "+15551230000"
@@ -21,7 +25,7 @@ ACCOUNT_ASK = "could you read me your account number"
 
 @pytest.fixture(scope="module")
 def workflow() -> Workflow:
-    return load_workflow(ROOT / "config.toml")
+    return parse_workflow(config_without_sensitive_fields(), source="config.toml")
 
 
 def _persistence(store: RedisSessionStore, workflow: Workflow, **settings: Any) -> Persistence:
@@ -161,8 +165,7 @@ async def test_changed_workflow_without_the_saved_agent_restarts_at_start_keepin
     first = await _support_call_with_account(workflow, persistence)
     await first.aclose()
     renamed = parse_workflow(
-        (ROOT / "config.toml")
-        .read_text()
+        config_without_sensitive_fields()
         .replace("[agents.support]", "[agents.helpdesk]")
         .replace("[[agents.support.handoffs]]", "[[agents.helpdesk.handoffs]]")
         .replace('to = "support"', 'to = "helpdesk"')

@@ -21,7 +21,8 @@ from typing import Any
 from livekit.agents.voice.run_result import RunEvent, RunResult
 
 from frontdesk import __version__
-from frontdesk.errors import FrontdeskError
+from frontdesk.agents.tools import check_python_tools
+from frontdesk.errors import ConfigError, FrontdeskError
 from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured, mask
 from frontdesk.state.identity import (
     PREVIOUS_SECRETS_ENV,
@@ -38,6 +39,7 @@ from frontdesk.workflows.cli.render import (
     console,
     err_console,
     plural,
+    print_diff,
     print_lines,
     print_providers,
     print_session,
@@ -46,7 +48,8 @@ from frontdesk.workflows.cli.render import (
     session_json,
     session_list_json,
 )
-from frontdesk.workflows.definition import Workflow, load_workflow, render_graph
+from frontdesk.workflows.definition import KeyLocator, Workflow, load_workflow, render_graph
+from frontdesk.workflows.definition.diff import diff_workflows
 from frontdesk.workflows.providers.text_mode import (
     TextProfile,
     build_text_profile,
@@ -66,6 +69,7 @@ from frontdesk.workflows.runtime import (
     reply_of,
     start_call,
 )
+from frontdesk.workflows.runtime.scenario_checks import check_scenario, scenario_config
 from frontdesk.workflows.worker import run_worker
 
 PROFILE_HELP = (
@@ -97,7 +101,13 @@ def _default_config() -> str | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.diff:
+        return cmd_diff(args)
     workflow = _workflow(args.config)
+    if not args.no_import:
+        problems = check_python_tools(workflow, _locator(workflow))
+        if problems:
+            raise ConfigError(problems)
     config = workflow.config
     routes = sum(len(agent.handoffs) for agent in config.agents.values())
     console.print(
@@ -108,6 +118,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for warning in workflow.warnings:
         console.print(f"[yellow]warning[/] {shown(warning, lines=True)}")
+    return 0
+
+
+def _locator(workflow: Workflow) -> KeyLocator | None:
+    """The line finder of the file ``workflow`` came from (None when it cannot be read again)."""
+    try:
+        return KeyLocator(Path(workflow.source).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``validate --diff OLD NEW``: what changed between two configs, and what it breaks."""
+    if args.config is None or args.new is None:
+        raise FrontdeskError("'frontdesk validate --diff' needs two config files: OLD NEW")
+    old, new = load_workflow(args.config), load_workflow(args.new)
+    changes = diff_workflows(old, new)
+    print_diff(old, new, changes)
     return 0
 
 
@@ -142,8 +170,8 @@ async def _run_scenario(
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    config_path = args.config or scenario.config_path() or _default_config()
-    workflow = _workflow(str(config_path) if config_path else None)
+    workflow = load_workflow(scenario_config(scenario, args.config))
+    check_scenario(scenario, workflow)  # every misnamed agent or field, before any call runs
     profile = _text_profile(workflow, args.profile)
     results = asyncio.run(
         _run_scenario(scenario, workflow, use_state=not args.no_state, profile=profile)
@@ -191,12 +219,14 @@ async def _run_demo(
 def cmd_demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(DEMO_SCENARIO)
     workflow = _workflow(args.config)
+    check_scenario(scenario, workflow)
     profile = _text_profile(workflow, args.profile)
     brain = "offline brain" if profile.offline else f"profile {profile.name}"
     console.print(
         f"[bold]Frontdesk demo[/] — workflow {workflow.name}, {brain}, "
         "state in an embedded redis-server. The caller reports an outage, gives their account, "
-        "drops, calls back and is resumed on support without repeating anything.\n"
+        "drops, calls back, confirms the account number (caller ID alone is no proof of "
+        "identity) and is resumed on support without being greeted or triaged again.\n"
     )
     results, where = asyncio.run(_run_demo(scenario, workflow, profile))
     for result in results:
@@ -397,8 +427,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return inspect(args, _workflow(args.config))
 
 
+CONFIG_ENV = "FRONTDESK_CONFIG"
+"""The worker's config file when ``--config`` is not given (it is watched: live reload)."""
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
-    return run_worker(list(args.livekit_args), args.config or _default_config())
+    config = args.config or os.environ.get(CONFIG_ENV, "").strip() or _default_config()
+    return run_worker(list(args.livekit_args), config)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -423,6 +458,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate = add("validate", cmd_validate, "check a workflow config and report every problem")
     validate.add_argument(
         "config", nargs="?", help="config file (default: ./config.toml or the embedded default)"
+    )
+    validate.add_argument(
+        "new", nargs="?", help="with --diff: the new config file (the first is the old one)"
+    )
+    validate.add_argument(
+        "--no-import",
+        action="store_true",
+        help="do not import the Python tools (module:function) the agents name",
+    )
+    validate.add_argument(
+        "--diff",
+        action="store_true",
+        help="compare OLD and NEW: what changed, and what breaks live or resumable sessions",
     )
 
     graph = add("graph", cmd_graph, "draw the workflow's agents and routes")

@@ -17,6 +17,7 @@ from frontdesk.state.crypto import mask
 from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.cli.display import masked, shown
 from frontdesk.workflows.definition import ComponentOverride, Workflow
+from frontdesk.workflows.definition.diff import Change
 from frontdesk.workflows.providers import (
     OVERRIDABLE_SLOTS,
     PROFILE_ENV,
@@ -260,3 +261,24 @@ def _by_name(requirements: list[EnvRequirement]) -> list[tuple[str, bool]]:
         )
         for var, reqs in grouped.items()
     ]
+
+
+def print_diff(old: Workflow, new: Workflow, changes: Sequence[Change]) -> None:
+    """``validate --diff``: one line per change, breaking ones flagged with why."""
+    console.print(
+        f"{shown(old.source)} ({shown(old.identity)}) -> {shown(new.source)} ({shown(new.identity)})"
+    )
+    if not changes:
+        console.print("[green]no changes[/] to agents, routes, caller data or tools")
+        return
+    signs = {"added": "[green]+[/]", "removed": "[red]-[/]", "changed": "[yellow]~[/]"}
+    for change in changes:
+        detail = f": {shown(change.detail)}" if change.detail else ""
+        console.print(f"{signs[change.kind]} {change.area} {shown(change.path)}{detail}")
+        if change.breaks:
+            console.print(f"  [red]warning[/] breaks live or resumable sessions: {change.breaks}")
+    breaking = sum(1 for change in changes if change.breaks)
+    console.print(
+        f"{plural(len(changes), 'change')}, "
+        + (f"[red]{breaking} breaking[/]" if breaking else "[green]none breaking[/]")
+    )

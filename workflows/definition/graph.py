@@ -137,6 +137,15 @@ def check_graph(config: WorkflowConfig) -> list[GraphIssue]:
         field_names,
     )
     issues += [GraphIssue(issue.path, issue.message) for issue in tool_issues]
+    for name, agent in config.agents.items():
+        if agent.transfer is not None and any(route.to == "human" for route in agent.handoffs):
+            issues.append(
+                GraphIssue(
+                    ("agents", name, "transfer"),
+                    "a route to an agent named 'human' and a transfer to a person would both be "
+                    "the tool transfer_to_human: rename the agent",
+                )
+            )
     return issues
 
 

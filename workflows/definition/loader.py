@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from frontdesk.errors import ConfigError
-from frontdesk.workflows.definition.graph import check_graph
+from frontdesk.workflows.definition.checks import describe_error, salvaged_findings
+from frontdesk.workflows.definition.graph import GraphIssue, check_graph
 from frontdesk.workflows.definition.locator import KeyLocator
 from frontdesk.workflows.definition.schema import AgentConfig, CallerField, WorkflowConfig
 
@@ -54,6 +55,8 @@ class Workflow:
         for agent in dumped["agents"].values():
             if not agent.get("tools"):
                 agent.pop("tools", None)
+            if agent.get("transfer") is None:
+                agent.pop("transfer", None)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -143,18 +146,19 @@ def parse_workflow(text: str, *, source: str = "<memory>") -> Workflow:
     try:
         config = WorkflowConfig.model_validate(data)
     except ValidationError as exc:
+        # every problem at once: the schema's, then the cross-references of what did validate
         problems = [
             _describe(error, locator, source, _single_llm_paths(data)) for error in exc.errors()
         ]
-        raise ConfigError(problems) from None
+        crossed = salvaged_findings(data, WorkflowConfig, check_graph)
+        problems += [_at(locator, source, issue) for issue in crossed if issue.is_error]
+        raise ConfigError(by_line(problems, source)) from None
     except RecursionError:
         raise ConfigError([f"{source}: the config is nested too deeply to validate"]) from None
     issues = check_graph(config)
-    errors = [
-        locator.format(source, issue.path, issue.message) for issue in issues if issue.is_error
-    ]
+    errors = [_at(locator, source, issue) for issue in issues if issue.is_error]
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(by_line(errors, source))
     warnings = tuple(
         locator.format(source, issue.path, issue.message) for issue in issues if not issue.is_error
     )
@@ -221,11 +225,19 @@ def _describe(
     path = tuple(error["loc"])
     if path[:3] in single_llm and len(path) > 3 and path[3] == 0:
         path = (*path[:3], *path[4:])  # a one-table llm is a chain of one: no [0] in messages
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return locator.format(source, path, message)
+    return locator.format(source, path, describe_error(error, WorkflowConfig))
+
+
+def _at(locator: KeyLocator, source: str, issue: GraphIssue) -> str:
+    return locator.format(source, issue.path, issue.message)
+
+
+def by_line(problems: list[str], source: str) -> list[str]:
+    """``source:line key.path: message`` lines ordered by line (those without a line first)."""
+
+    def line(problem: str) -> int:
+        rest = problem.removeprefix(source)
+        number = rest[1:].split(" ", 1)[0] if rest.startswith(":") else ""
+        return int(number) if number.isdigit() else 0
+
+    return sorted(problems, key=line)

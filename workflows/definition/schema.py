@@ -27,6 +27,7 @@ from pydantic import (
 
 from frontdesk.workflows.definition.durations import Duration
 from frontdesk.workflows.definition.tools import HttpTool
+from frontdesk.workflows.definition.transfer import HumanTransfer
 
 if TYPE_CHECKING:
     from frontdesk.workflows.definition.patterns import Pattern
@@ -335,6 +336,11 @@ class AgentConfig(_Strict):
         max_length=50,
         description="Tools the agent may use: 'module:function' (a Python tool) or the name of "
         "a [tools.<name>] HTTP tool.",
+    )
+    transfer: HumanTransfer | None = Field(
+        default=None,
+        description="Passing the caller to a human (a transfer_to_human tool); see "
+        "frontdesk.workflows.definition.transfer.",
     )
     stt: ComponentOverride | None = Field(default=None, description="Per-agent STT override.")
     llm: ComponentOverride | None = Field(default=None, description="Per-agent LLM override.")

@@ -22,6 +22,7 @@ import orjson
 
 from frontdesk.errors import SessionNotFoundError, StateError
 from frontdesk.state.connection import redact_url
+from frontdesk.state.crypto import DataKeyError, DataKeys, open_sealed
 from frontdesk.state.identity import DEVELOPMENT_SECRET, SECRET_ENV
 from frontdesk.state.keys import KeyLayout, is_session_id
 from frontdesk.state.local_dir import default_state_dir, local_redis
@@ -47,6 +48,8 @@ class RedisSource:
     settings: StateSection
     where: str
     """Where the sessions are, for the page header (a URL without its password, or a folder)."""
+    keys: DataKeys | None = None
+    """The data keys that open sealed (sensitive) values: the page shows them masked, never raw."""
 
     async def rows(self) -> list[SessionRow]:
         """Every stored session and every quarantined one, most recently updated first."""
@@ -134,8 +137,16 @@ class RedisSource:
         return bool(await self.client.exists(lease))
 
     async def load(self, session_id: str) -> SessionState:
-        """The whole session; ``SessionNotFoundError`` when nothing (or only quarantine) is there."""
-        return await self.store.load(session_id)
+        """The whole session; ``SessionNotFoundError`` when nothing (or only quarantine) is there.
+
+        Sealed values are opened with :attr:`keys` (the page masks them: a transcript line reads
+        "it's •••", not a ciphertext); what no key opens stays sealed and shows as encrypted.
+        """
+        state = await self.store.load(session_id)
+        if self.keys is None:
+            return state
+        opened = open_sealed(state.model_dump(mode="json"), self.keys, context=session_id)
+        return SessionState.model_validate(opened)
 
     async def delete(self, session_id: str) -> None:
         await self.store.delete(session_id)
@@ -183,4 +194,9 @@ async def open_source(
         # Reading and deleting never hash a caller identity: the secret is not needed here.
         secret = os.environ.get(SECRET_ENV, "").encode() or DEVELOPMENT_SECRET
         store = RedisSessionStore.from_settings(settings, client=client, caller_secret=secret)
-        yield RedisSource(store=store, client=client, settings=settings, where=where)
+        try:
+            keys: DataKeys | None = DataKeys.from_env(secret)
+        except DataKeyError as exc:
+            logger.warning("sealed values stay encrypted on the pages: %s", exc)
+            keys = None
+        yield RedisSource(store=store, client=client, settings=settings, where=where, keys=keys)

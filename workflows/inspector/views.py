@@ -10,11 +10,13 @@ calls with their results, caller data as it was recorded, resume markers and per
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from frontdesk.state.crypto import SEALED_PREFIX, Finder
 from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.definition import WorkflowConfig
 
@@ -203,11 +205,35 @@ def _text(item: Mapping[str, Any]) -> str:
     return " ".join(part for part in content if isinstance(part, str)).strip()
 
 
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+def _mask(text: str, secrets: Sequence[str], finders: Sequence[Finder] = ()) -> str:
+    """``text`` with every sensitive value, every match of a sensitive field's pattern and
+    every sealed string no key opened replaced by :data:`MASK`."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for finder in finders:
+        spans = sorted(finder(text), reverse=True)
+        for start, end in spans:
+            text = text[:start] + MASK + text[end:]
+    return _SEALED.sub(MASK, text) if SEALED_PREFIX in text else text
+
+
+_SEALED = re.compile(re.escape(SEALED_PREFIX) + r"[A-Za-z0-9_-]+:[A-Za-z0-9_-]+")
+
+
+def _pattern_finders(config: WorkflowConfig | None, masked: frozenset[str]) -> list[Finder]:
+    finders: list[Finder] = []
+    for name in sorted(masked):
+        regex = config.caller_data[name].regex if config is not None else None
+        if regex is not None:
+            finders.append(_spans_of(regex))
+    return finders
+
+
+def _spans_of(regex: Any) -> Finder:
+    def spans(text: str) -> list[tuple[int, int]]:
+        return [match.span() for match in regex.finditer(text)]
+
+    return spans
 
 
 def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPage:
@@ -218,6 +244,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
     """
     masked = sensitive_fields(config) if config is not None else frozenset()
     secrets = [value for name, value in state.caller_data.items() if name in masked]
+    finders = _pattern_finders(config, masked)
     trail = list(state.handoff_trail)
     page = SessionPage(state=state, masked_fields=masked)
     current: str | None = None
@@ -252,7 +279,7 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
             started = True
             current = new
         elif kind == "message" and item.get("role") in ("user", "assistant"):
-            text = _mask(_text(item), secrets)
+            text = _mask(_text(item), secrets, finders)
             if not text:
                 continue
             if item.get("role") == "user":
@@ -290,8 +317,8 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
                     at=at,
                     agent=current,
                     tool=name,
-                    arguments=_mask(_compact(arguments), secrets),
-                    result=_mask(output, secrets),
+                    arguments=_mask(_compact(arguments), secrets, finders),
+                    result=_mask(output, secrets, finders),
                     is_error=is_error,
                 )
             )
@@ -302,7 +329,34 @@ def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPag
                 page.entries.append(
                     Entry(kind="data", at=at, agent=current, field_name=field_name, text=shown)
                 )
+    _mark_unstored_resumes(page)
     return page
+
+
+def _mark_unstored_resumes(page: SessionPage) -> None:
+    """A resumed connection whose first turns were never stored (a caller resumed by caller ID
+    is not recorded until they verify) still shows where the caller came back: at the start
+    of its call record, on the agent the call was on."""
+    for call in page.state.calls:
+        if not call.resumed or any(
+            entry.kind == "resume" and entry.at is not None
+            and call.started_at - 1 <= entry.at <= call.ended_at
+            for entry in page.entries
+        ):  # fmt: skip
+            continue
+        index = next(
+            (i for i, e in enumerate(page.entries) if e.at is not None and e.at >= call.started_at),
+            len(page.entries),
+        )
+        agent = next(
+            (
+                e.to_agent or e.agent
+                for e in reversed(page.entries[:index])
+                if e.kind in ("start", "handoff", "resume")
+            ),
+            None,
+        )
+        page.entries.insert(index, Entry(kind="resume", at=call.started_at, agent=agent))
 
 
 def _compact(arguments: str) -> str:

@@ -21,6 +21,7 @@ from frontdesk.state.durability import with_durability
 from frontdesk.state.identity import caller_secret_from_env, previous_secrets_from_env
 from frontdesk.state.local_dir import local_redis
 from frontdesk.state.redis_store import AsyncRedisClient, RedisSessionStore
+from frontdesk.state.versions import RedisWorkflowVersions
 from frontdesk.workflows.definition import StateSection, Workflow
 from frontdesk.workflows.runtime.session import Persistence
 
@@ -75,6 +76,9 @@ async def open_persistence(
             previous_secrets=previous_secrets_from_env(),
             attempts=RedisAttemptCounter(client, key_prefix=settings.key_prefix),
             data_keys=data_keys(workflow, secret),
+            versions=RedisWorkflowVersions(
+                client, key_prefix=settings.key_prefix, ttl=settings.ttl
+            ),
         )
 
 

@@ -50,7 +50,7 @@ def serialize_items(items: list[Any]) -> list[dict[str, Any]]:
 
 def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[str, Any]:
     """The per-session fields stored beside the chat items."""
-    return {
+    meta: dict[str, Any] = {
         "calls": [call.model_dump(mode="json") for call in calls],
         "current_agent": data.current_agent,
         "caller_data": dict(data.fields),
@@ -59,6 +59,9 @@ def meta_of(data: CallerData, *, turns: int, calls: list[CallRecord]) -> dict[st
         "turns": turns,
         "updated_at": time.time(),
     }
+    if data.transfer is not None:  # only then: other sessions' meta keeps its fields
+        meta["transfer"] = data.transfer.model_dump(mode="json")
+    return meta
 
 
 class SessionRecorder:

@@ -15,11 +15,14 @@ the call goes on unpersisted while the writer keeps retrying.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from livekit import rtc
@@ -36,6 +39,7 @@ from frontdesk.agents.flow_agent import AgentFactory, Entry, FlowAgent
 from frontdesk.agents.handoff import context_for_handoff
 from frontdesk.agents.offline_brain import OfflineBrain
 from frontdesk.agents.pipeline import Pipeline
+from frontdesk.agents.transfer import CallLine
 from frontdesk.agents.userdata import CallerData
 from frontdesk.agents.verification import VerificationGate, withheld_history
 from frontdesk.errors import CorruptStateError, SessionNotFoundError, StateError
@@ -46,7 +50,9 @@ from frontdesk.state.models import CallRecord, SessionState
 from frontdesk.state.resume import ResumePlan, plan_resume
 from frontdesk.state.store import SessionLookup, SessionStore
 from frontdesk.state.tokens import check_token, issue_token
+from frontdesk.state.versions import WorkflowVersions
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
+from frontdesk.workflows.definition.versions import version_document, workflow_from_document
 from frontdesk.workflows.runtime.recorder import SessionRecorder
 from frontdesk.workflows.runtime.transcript import Transcript, build_transcript
 
@@ -79,6 +85,9 @@ class Persistence:
 
     data_keys: DataKeys | None = None
     """Keys sealing sensitive fields at rest; None: derived from ``caller_secret`` (development)."""
+    versions: WorkflowVersions | None = None
+    """The workflow versions live sessions use (live reload); None: a resumed call always runs
+    the current workflow."""
 
     @property
     def secrets(self) -> tuple[bytes, ...]:
@@ -114,6 +123,11 @@ class Call:
     def ended_reason(self) -> str | None:
         """Why the call ended by itself (e.g. the model kept failing); None while it goes on."""
         return self.guard.ended_reason if self.guard is not None else None
+
+    @property
+    def transferred(self) -> bool:
+        """True once the caller was passed to a human (``[agents.<a>.transfer]``)."""
+        return self.session.userdata.transfer is not None
 
     @property
     def resumed(self) -> bool:
@@ -153,6 +167,9 @@ class Call:
         except Exception as exc:  # a session that fails or hangs closing must not lose the save
             logger.warning("session %s: closing the AgentSession failed: %r", self.session_id, exc)
         transcript = self.transcript()
+        if self.transferred:
+            assert self.userdata.transfer is not None
+            reason = f"transferred to a human ({self.userdata.transfer.mode})"
         record = CallRecord(
             started_at=self.started_at,
             ended_at=time.time(),
@@ -168,6 +185,8 @@ class Call:
             end = hung_up and (
                 self.persistence is None or self.persistence.settings.resume.end_on_hangup
             )
+            # passed to a human: never resumed as an AI call, whatever end_on_hangup says
+            end = end or self.transferred
             saved = await self.recorder.aclose(CLOSE_FLUSH_TIMEOUT, mark_ended=end)
             if not saved:
                 logger.error(
@@ -208,6 +227,9 @@ class ResumeLookup:
     trust: TrustMode = "caller_id"
     index_caller: bool = True
     """False when this call must not become the caller's latest session (a locked-out identity)."""
+    workflow: Workflow | None = None
+    """The workflow version the call runs when it is not the current one: a resumed call keeps
+    the version it started with while that version is kept (live reload)."""
 
 
 def _fresh(workflow: Workflow, reason: str) -> ResumePlan:
@@ -309,18 +331,94 @@ async def find_resume_plan(
         except (StateError, OSError, ConnectionError) as exc:
             logger.warning("state store unreachable at call start; starting fresh: %s", exc)
             state = None
+    version = await _started_version(workflow, persistence, state)
+    runs = version or workflow
     plan = plan_resume(
         state,
         now=time.time(),
         resume_window=persistence.settings.resume_window,
-        workflow_hash=workflow.content_hash,
-        known_agents=set(workflow.config.agents),
-        start_agent=workflow.start,
+        workflow_hash=runs.content_hash,
+        known_agents=set(runs.config.agents),
+        start_agent=runs.start,
     )
     telemetry.call_started(
         workflow.name, plan, state, quarantined=quarantined, started_ns=started_ns
     )
-    return ResumeLookup(plan=plan, history=history if state is not None else None, trust=trust)
+    return ResumeLookup(
+        plan=plan,
+        history=history if state is not None else None,
+        trust=trust,
+        workflow=version if plan.kind == "resume" else None,
+    )
+
+
+async def _started_version(
+    workflow: Workflow, persistence: Persistence, state: SessionState | None
+) -> Workflow | None:
+    """The kept version a stored session started with, when the config has changed since;
+    None when it is the current one, or gone (then the current workflow's rules apply)."""
+    if state is None or state.ended or persistence.versions is None:
+        return None
+    if state.workflow_hash == workflow.content_hash:
+        return None
+    try:
+        document = await persistence.versions.get(state.workflow_hash)
+    except (StateError, OSError, ConnectionError, ValueError) as exc:
+        logger.warning("kept workflow versions unreachable; resuming on the current one: %s", exc)
+        return None
+    if document is None:
+        logger.info(
+            "session %s: its workflow version %s is gone; the current %s applies",
+            state.session_id,
+            state.workflow_hash,
+            workflow.content_hash,
+        )
+        return None
+    body = _verified(document, state.workflow_hash, persistence.secrets)
+    if body is None:
+        logger.warning(
+            "session %s: kept workflow version %s is not signed with the state secret; not "
+            "used (the current workflow applies)",
+            state.session_id,
+            state.workflow_hash,
+        )
+        return None
+    kept = workflow_from_document(body, expected_hash=state.workflow_hash)
+    if kept is not None and kept.name != workflow.name:
+        return None
+    return kept
+
+
+def _signature(content_hash: str, body: bytes, secret: bytes) -> bytes:
+    return (
+        hmac.new(secret, content_hash.encode() + b"\n" + body, hashlib.sha256).hexdigest().encode()
+    )
+
+
+def _verified(document: bytes, content_hash: str, secrets: tuple[bytes, ...]) -> bytes | None:
+    """The body of a kept version signed with one of ``secrets`` (HMAC-SHA256), else None.
+
+    A kept version names Python tools and HTTP endpoints a call will use: one written into
+    Redis by anyone without the state secret must not become a call's workflow.
+    """
+    signature, _, body = document.partition(b"\n")
+    for secret in secrets:
+        if hmac.compare_digest(signature, _signature(content_hash, body, secret)):
+            return body
+    return None
+
+
+async def keep_version(workflow: Workflow, persistence: Persistence | None) -> None:
+    """Keep ``workflow``'s version for the sessions running it, signed with the state secret
+    (never fails the call)."""
+    if persistence is None or persistence.versions is None:
+        return
+    body = version_document(workflow)
+    signed = _signature(workflow.content_hash, body, persistence.caller_secret) + b"\n" + body
+    try:
+        await asyncio.wait_for(persistence.versions.keep(workflow.content_hash, signed), 2.0)
+    except Exception as exc:
+        logger.warning("could not keep workflow version %s: %s", workflow.content_hash, exc)
 
 
 def open_state(state: SessionState, workflow: Workflow, persistence: Persistence) -> SessionState:
@@ -359,6 +457,7 @@ async def start_call(
     conn_options: SessionConnectOptions | None = None,
     caller_kind: CallerKind = "sip",
     resume_token: str | None = None,
+    line: CallLine | None = None,
 ) -> Call:
     """Start (or resume) a call and return it once the first agent has spoken.
 
@@ -369,8 +468,10 @@ async def start_call(
     without a room (the voice harness, :mod:`frontdesk.workflows.voice_harness`);
     ``session_options`` are extra ``AgentSession`` arguments (e.g. its ``turn_handling``).
     ``conn_options`` are the profile's model timeouts and
-    retries (:func:`frontdesk.workflows.providers.session_conn_options`).
+    retries (:func:`frontdesk.workflows.providers.session_conn_options`). ``line`` is where the
+    caller is on LiveKit, for a transfer to a human (:mod:`frontdesk.agents.transfer`).
     """
+    telemetry.redact_pii_in_logs()  # LiveKit's DEBUG records carry what the caller said
     pipeline = components or Pipeline(llm=OfflineBrain(workflow=workflow))
     identity_key = namespaced_identity(caller_kind, caller_identity) if caller_identity else None
     lookup = (
@@ -386,6 +487,17 @@ async def start_call(
     )
     plan = lookup.plan if lookup is not None else None
     state = plan.state if plan is not None and plan.kind != "fresh" else None
+    if lookup is not None and lookup.workflow is not None:
+        logger.info(
+            "session %s: resumed on the workflow version it started with (%s; current %s)",
+            state.session_id if state is not None else "?",
+            lookup.workflow.content_hash,
+            workflow.content_hash,
+        )
+        workflow = lookup.workflow
+        if pipeline.llm is not None and isinstance(pipeline.llm, OfflineBrain):
+            pipeline = Pipeline(llm=OfflineBrain(workflow=workflow))
+    await keep_version(workflow, persistence)
 
     session_id = (
         state.session_id
@@ -393,6 +505,7 @@ async def start_call(
         else uuid.uuid4().hex
     )
     data = CallerData(session_id=session_id, caller_identity=caller_identity)
+    data.line = line
     entry: Entry = "call_start"
     agent_name = workflow.start
     history: ChatContext | None = None
@@ -403,6 +516,10 @@ async def start_call(
         if lookup is not None and lookup.trust == "caller_id+verify" and identity_key:
             assert persistence is not None
             gate = _verification_gate(workflow, persistence, data, identity_key, session_id)
+            if gate is not None:
+                gate.on_locked_out = partial(
+                    telemetry.verification_failed, workflow.name, plan, time.time_ns()
+                )
         if plan.kind == "resume":
             agent_name = plan.agent
             entry = "resume"

@@ -2,7 +2,8 @@
 
 The scenario format is a fixed interface (other tooling writes it)::
 
-    config = "config.toml"        # optional, relative to the scenario file
+    config = "config.toml"        # relative to the scenario file (else --config, else a
+                                  # config.toml next to the scenario; else an error)
     caller = "+15551230000"       # caller identity
 
     [[turn]]
@@ -10,7 +11,7 @@ The scenario format is a fixed interface (other tooling writes it)::
     expect_agent = "support"
     expect_reply_contains = ["account number"]
     expect_reply_not_contains = ["thanks for calling"]
-    expect_data = { account_number = "AC-48213" }
+    expect_data = { account_number = "AC-48213" }   # typed: { party_size = 4 } is an integer
     expect_tool = { name = "record_account_number", arguments = { account_number = "AC-48213" } }
     expect_intent = "asks for the caller's account number"   # judged by the profile's model
 
@@ -22,6 +23,9 @@ profile's model; under the ``offline`` profile there is no model to judge with, 
 *skipped*, and the turn says so (``skipped`` in ``--json``), never silently passed.
 
 Each turn's outcome is a :class:`TurnResult`; ``frontdesk simulate --json`` prints one per line.
+Turns count from 1 everywhere (``turn[1]`` in an error is the first ``[[turn]]``); the names a
+scenario uses are checked against its config before the call runs
+(:mod:`frontdesk.workflows.runtime.scenario_checks`).
 """
 
 from __future__ import annotations
@@ -32,14 +36,30 @@ import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from livekit.agents import llm
 from livekit.agents.voice.run_result import RunResult
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from frontdesk.errors import ScenarioError
 from frontdesk.workflows.definition import KeyLocator, Workflow
+from frontdesk.workflows.definition.checks import describe_error
+from frontdesk.workflows.definition.loader import MAX_NESTING, _nesting, by_line
+from frontdesk.workflows.runtime.scenario_checks import (
+    check_expected_value,
+    check_scenario,
+    data_failure,
+    scenario_problem,
+)
 from frontdesk.workflows.runtime.session import Call, Persistence, start_call
 
 DEMO_SCENARIO = Path(__file__).with_name("demo_scenario.toml")
@@ -65,6 +85,10 @@ class ExpectTool(BaseModel):
     )
 
 
+ExpectedValue = Annotated[Any, AfterValidator(check_expected_value)]
+"""An ``expect_data`` value: string, integer, number, boolean, date, time, or a list of them."""
+
+
 class ScenarioTurn(BaseModel):
     """``[[turn]]``: the caller says something, or drops, or comes back; then expectations."""
 
@@ -83,8 +107,10 @@ class ScenarioTurn(BaseModel):
     expect_reply_not_contains: tuple[str, ...] = Field(
         default=(), description="Case-insensitive substrings the turn's reply must not contain."
     )
-    expect_data: dict[str, str] | None = Field(
-        default=None, description="Caller data values expected after the turn."
+    expect_data: dict[str, ExpectedValue] | None = Field(
+        default=None,
+        description="Caller data values expected after the turn, compared type and all "
+        '(4 is an integer, "4" a string).',
     )
     expect_tool: ExpectTool | None = Field(
         default=None, description="A tool call this turn must contain."
@@ -145,6 +171,12 @@ class Scenario(BaseModel):
     turn: tuple[ScenarioTurn, ...] = Field(min_length=1, max_length=10_000)
 
     source: Path | None = Field(default=None, exclude=True)
+    _text: str = PrivateAttr(default="")
+
+    @property
+    def text(self) -> str:
+        """The file's text (for the lines of the problems found after parsing)."""
+        return self._text
 
     def config_path(self) -> Path | None:
         if self.config is None:
@@ -162,7 +194,7 @@ class TurnResult(BaseModel):
     agent: str | None = None
     reply: str = ""
     handoffs: list[dict[str, str | None]] = Field(default_factory=list)
-    data: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
     resumed: bool | None = None
     ok: bool = True
     failures: list[str] = Field(default_factory=list)
@@ -200,20 +232,28 @@ def parse_scenario(text: str, *, source: Path | None = None) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{name}: not valid TOML: arrays or tables nested too deeply") from None
+    if _nesting(data) > MAX_NESTING:
+        raise ScenarioError(
+            f"{name}: tables and arrays are nested more than {MAX_NESTING} levels deep"
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         locator = KeyLocator(text)
-        problems = []
-        for error in exc.errors():
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif error["type"] == "missing":
-                message = "required key is missing"
-            problems.append(locator.format(name, tuple(error["loc"]), message))
-        raise ScenarioError("\n".join(problems)) from None
-    return scenario.model_copy(update={"source": source})
+        errors = exc.errors()
+        in_turns = any(len(error["loc"]) > 1 and error["loc"][0] == "turn" for error in errors)
+        problems = [
+            scenario_problem(locator, name, tuple(error["loc"]), describe_error(error, Scenario))
+            for error in errors
+            # pydantic also calls `turn` too short when none of its turns validates
+            if not (in_turns and error["type"] == "too_short" and tuple(error["loc"]) == ("turn",))
+        ]
+        raise ScenarioError("\n".join(by_line(problems, name))) from None
+    scenario = scenario.model_copy(update={"source": source})
+    scenario._text = text
+    return scenario
 
 
 @dataclass
@@ -290,9 +330,8 @@ def check_expectations(turn: ScenarioTurn, result: TurnResult) -> list[str]:
     if turn.expect_resumed is not None and result.resumed != turn.expect_resumed:
         failures.append(f"expected resumed = {turn.expect_resumed}, got {result.resumed}")
     for key, value in (turn.expect_data or {}).items():
-        actual = result.data.get(key)
-        if actual != value:
-            failures.append(f"expected {key} = {value!r}, got {actual!r}")
+        if (problem := data_failure(key, value, result.data)) is not None:
+            failures.append(problem)
     if turn.expect_tool is not None and (problem := _tool_failure(turn.expect_tool, result.tools)):
         failures.append(problem)
     return failures
@@ -353,6 +392,7 @@ class ScenarioRunner:
         self._issued: str | None = None
 
     async def run(self, scenario: Scenario) -> list[TurnResult]:
+        check_scenario(scenario, self._workflow)  # before any call: a misnamed agent is exit 2
         results: list[TurnResult] = []
         self._scenario = scenario
         self._issued = None

@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlparse
 
 from livekit.agents import cli
 
-from frontdesk.errors import WorkerSetupError
+from frontdesk.agents.tools import check_python_tools
+from frontdesk.errors import ConfigError, WorkerSetupError
 from frontdesk.state.crypto import DATA_KEY_ENV, data_key_is_configured
 from frontdesk.state.identity import SECRET_ENV, state_secret_is_configured
-from frontdesk.workflows.definition import Workflow, load_workflow
+from frontdesk.workflows.definition import KeyLocator, Workflow, load_workflow
 from frontdesk.workflows.providers import active_profile_name, ensure_env
 from frontdesk.workflows.runtime import REDIS_URL_ENV
 from frontdesk.workflows.worker.dispatch import short_repr
@@ -134,7 +136,20 @@ def run_worker(argv: list[str], workflow_path: str | None) -> int:
         profile_name = _profile_for_help(workflow)
     else:
         profile_name = preflight(workflow, mode, env=_env_with_flags(argv, os.environ))
-    options = build_worker_options(workflow, profile_name=profile_name)
+        if mode in _RUNS_CALLS:
+            # a Python tool that does not import would fail every call: fail here instead
+            try:
+                locator: KeyLocator | None = KeyLocator(Path(workflow.source).read_text("utf-8"))
+            except (OSError, UnicodeDecodeError):
+                locator = None
+            problems = check_python_tools(workflow, locator)
+            if problems:
+                raise ConfigError(problems)
+    options = build_worker_options(
+        workflow,
+        profile_name=profile_name,
+        config_path=str(Path(workflow_path).resolve()) if workflow_path else None,
+    )
     saved_argv = sys.argv
     sys.argv = ["frontdesk worker", *argv]
     try:

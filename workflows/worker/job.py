@@ -21,7 +21,9 @@ from livekit.agents import AgentSession, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.voice.events import CloseEvent, MetricsCollectedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
+from frontdesk import telemetry
 from frontdesk.agents.pipeline import Pipeline
+from frontdesk.agents.transfer import call_line_from_env
 from frontdesk.errors import StateError, WorkerSetupError
 from frontdesk.state.identity import caller_secret_from_env, identity_hint, namespaced_identity
 from frontdesk.state.tokens import TOKEN_ATTRIBUTE
@@ -50,6 +52,7 @@ from frontdesk.workflows.worker.dispatch import (
 )
 from frontdesk.workflows.worker.load import LIVE_SESSIONS
 from frontdesk.workflows.worker.reconnect import ReconnectWatch
+from frontdesk.workflows.worker.reload import watched
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +82,17 @@ class JobSetup:
 
     workflow: Workflow
     profile_name: str
+    config_path: str | None = None
+    """The config file the worker watches (live reload); None: ``workflow`` for good."""
 
     @property
     def profile(self) -> ProviderProfile:
         return self.workflow.config.providers.profiles[self.profile_name]
+
+    def current(self) -> tuple[Workflow, ProviderProfile]:
+        """The workflow a new call runs (the config file's, when it changed and is valid)."""
+        workflow = watched(self.config_path, self.workflow, self.profile_name)
+        return workflow, workflow.config.providers.profiles[self.profile_name]
 
 
 def prewarm(proc: JobProcess, *, setup: JobSetup) -> None:
@@ -94,6 +104,8 @@ def prewarm(proc: JobProcess, *, setup: JobSetup) -> None:
     (measured on a 1,000-item session load: p99 18-27 ms → 8 ms).
     """
     proc.userdata[SETUP_KEY] = setup
+    setup.current()  # the first look at the config file, before any call waits for it
+    telemetry.redact_pii_in_logs()
     vad_config = setup.profile.vad
     if vad_config is not None and vad_config.provider == "silero":
         proc.userdata[VAD_KEY] = load_vad(vad_config, path=f"providers.{setup.profile_name}.vad")
@@ -255,12 +267,12 @@ async def open_call_persistence(
 async def entrypoint(ctx: JobContext) -> None:
     """One call: connect, wait for the caller, start (or resume) the session, watch it end."""
     setup = job_setup(ctx.proc.userdata)
-    workflow = setup.workflow
+    workflow, profile = setup.current()
     settings = workflow.config.worker
     decision = decide_job(ctx.job.metadata, workflow)
     # built before connecting: a bad key or setting fails here, not mid-call
     components = build_components(
-        setup.profile,
+        profile,
         workflow=workflow,
         profile_name=setup.profile_name,
         prewarmed_vad=ctx.proc.userdata.get(VAD_KEY),
@@ -290,6 +302,13 @@ async def entrypoint(ctx: JobContext) -> None:
         setup.profile_name,
     )
 
+    line = call_line_from_env(
+        room_name=ctx.room.name,
+        caller_identity=participant.identity,
+        caller_is_sip=kind == "sip",
+        end_call=lambda reason: ctx.shutdown(reason=reason),
+        briefing_tts=components.tts,
+    )
     try:
         persistence = await open_call_persistence(stack, workflow, owner=owner_id(ctx))
         call = await start_call(
@@ -298,9 +317,10 @@ async def entrypoint(ctx: JobContext) -> None:
             components=components,
             agent_components=per_agent,
             persistence=persistence,
-            conn_options=session_conn_options(setup.profile),
+            conn_options=session_conn_options(profile),
             caller_kind=kind,
             resume_token=presented_resume_token(participant),
+            line=line,
             room=ctx.room,
             # the watch below decides when a disconnect ends the call, not RoomIO
             room_options=RoomOptions(

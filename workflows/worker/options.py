@@ -37,8 +37,13 @@ def prometheus_port(env: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-def build_worker_options(workflow: Workflow, *, profile_name: str | None = None) -> WorkerOptions:
-    """LiveKit ``WorkerOptions`` for ``workflow``, running ``profile_name`` (default: the active)."""
+def build_worker_options(
+    workflow: Workflow, *, profile_name: str | None = None, config_path: str | None = None
+) -> WorkerOptions:
+    """LiveKit ``WorkerOptions`` for ``workflow``, running ``profile_name`` (default: the active).
+
+    With ``config_path`` every job process follows that file (live reload,
+    :mod:`frontdesk.workflows.worker.reload`)."""
     name = profile_name or active_profile_name(workflow)
     worker = workflow.config.worker
     extra: dict[str, Any] = {}
@@ -48,7 +53,8 @@ def build_worker_options(workflow: Workflow, *, profile_name: str | None = None)
     return WorkerOptions(
         entrypoint_fnc=entrypoint,
         prewarm_fnc=functools.partial(
-            prewarm, setup=JobSetup(workflow=workflow, profile_name=name)
+            prewarm,
+            setup=JobSetup(workflow=workflow, profile_name=name, config_path=config_path),
         ),
         request_fnc=functools.partial(request_job, workflow=workflow),
         load_fnc=SessionLoad(max_sessions=worker.max_sessions),
