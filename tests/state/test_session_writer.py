@@ -338,3 +338,48 @@ async def test_an_invalid_meta_update_is_dropped_at_submit_and_the_items_still_s
     assert loaded.turns == 2
     assert call.writer.failure is None
     await call.writer.aclose()
+
+
+async def test_items_submitted_during_a_full_rewrite_count_as_pending_until_appended(
+    store: RedisSessionStore,
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., Item],
+) -> None:
+    gated = GatedRewrites(store)
+    state = new_state("call-1")
+    lease = await gated.claim("call-1", owner="worker-a")
+    await gated.create(state, lease=lease, caller_identity=None)
+    writer = SessionWriter(
+        store=gated,
+        lease=lease,
+        base_len=0,
+        full_state=lambda: state.model_copy(deep=True),  # what the call holds at that moment
+        queue_limit=3,
+        retry_initial=0.01,
+        retry_max=0.05,
+    )
+    call = Call(state=state, lease=lease, writer=writer)
+    gated.down = True
+    for index in range(5):  # over the queue limit: the session will be rewritten in full
+        call.say(chat_item(index))
+    gated.down = False
+    await asyncio.wait_for(gated.rewrite_started.wait(), 2)
+
+    call.say(chat_item(5))  # while the rewrite of items 0-4 is in flight
+    call.say(chat_item(6))
+    gated.down = True  # the appends after the rewrite cannot land yet
+    gated.rewrite_gate.set()
+    for _ in range(200):
+        if writer.acked_items == 5:
+            break
+        await asyncio.sleep(0.01)
+
+    assert writer.acked_items == 5  # the rewrite landed
+    assert writer.pending_items == 2  # items 5 and 6, submitted during it, are still owed
+    call.say(chat_item(7))
+    assert writer.pending_items == 3
+    gated.down = False
+    assert await writer.flush(2)
+    assert writer.pending_items == 0
+    assert (await store.load("call-1")).items == [chat_item(i) for i in range(8)]
+    await writer.aclose()

@@ -17,6 +17,7 @@ Results accumulate in ``results.json`` (so one target can be re-run alone); the 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import json
 import os
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONFIG = HERE / "config.toml"
 LUA_CONFIG = HERE / "lua_mutations.toml"
+BREAKS_CONFIG = HERE / "breaks.toml"
 RESULTS = HERE / "results.json"
 REPORT = HERE / "report.md"
 
@@ -76,6 +78,27 @@ class LuaMutation:
     new: str
     tests: tuple[str, ...]
     equivalent: str = ""
+    occurrences: int = 1
+    """How many times ``old`` is in ``frontdesk.state`` (more than once: each is mutated)."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Break:
+    """A deliberate break of promised behaviour (issue 10's list): one or more textual edits of a
+    module (or of a Lua script, ``script``), and the tests that must catch it."""
+
+    name: str
+    edits: tuple[Edit, ...]
+    tests: tuple[str, ...]
+    module: str = ""
+    script: str = ""
+    """A Lua script's name (``state/lua/<script>.lua``) instead of a Python module."""
 
 
 @dataclass
@@ -91,6 +114,8 @@ class Outcome:
     """killed | survived | timeout | incompetent | no-test"""
     seconds: float
     output_tail: str = ""
+    killed_by: str = ""
+    """The first test that failed on the mutant (Lua mutations and deliberate breaks)."""
 
 
 @dataclass
@@ -103,6 +128,7 @@ class Config:
     targets: list[Target] = field(default_factory=list)
     equivalents: list[Equivalent] = field(default_factory=list)
     lua: list[LuaMutation] = field(default_factory=list)
+    breaks: list[Break] = field(default_factory=list)
 
 
 def load_config() -> Config:
@@ -135,9 +161,135 @@ def load_config() -> Config:
                 new=entry["new"],
                 tests=tuple(entry["tests"]),
                 equivalent=entry.get("equivalent", ""),
+                occurrences=entry.get("occurrences", 1),
             )
         )
+    if BREAKS_CONFIG.exists():
+        for entry in tomllib.loads(BREAKS_CONFIG.read_text()).get("break", []):
+            config.breaks.append(
+                Break(
+                    name=entry["name"],
+                    edits=tuple(Edit(old=e["old"], new=e["new"]) for e in entry["edits"]),
+                    tests=tuple(entry["tests"]),
+                    module=entry.get("module", ""),
+                    script=entry.get("script", ""),
+                )
+            )
     return config
+
+
+# --------------------------------------------------------------------------- checking it
+
+
+def _definitions(source: str) -> set[str]:
+    """The names of every ``def`` and ``class`` in a module's source."""
+    return {
+        node.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+
+
+def _test_paths_missing(root: Path, tests: tuple[str, ...]) -> list[str]:
+    return [test for test in tests if not (root / test.split("::")[0]).exists()]
+
+
+def config_problems(config: Config, root: Path, locate: Callable[[str], Path | None]) -> list[str]:
+    """Every place where the configuration names code or tests that are not there (empty: fine).
+
+    ``locate`` gives the file a module is imported from (``None``: no such module). Checked before
+    any mutant runs, so a rename shows up at once as an error, never as a target with no mutants,
+    an equivalent that no longer matches anything, or a Lua mutation that changes nothing.
+    """
+    problems: list[str] = []
+    names = [target.name for target in config.targets]
+    if config.lua_after and config.lua_after not in names:
+        problems.append(f"[run] lua_after: no target is named {config.lua_after!r}")
+    sources: dict[str, tuple[set[str], set[str]]] = {}  # target -> (definitions, stripped lines)
+    for target in config.targets:
+        definitions: set[str] = set()
+        lines: set[str] = set()
+        for module in target.modules:
+            path = locate(module)
+            if path is None or not path.is_file():
+                problems.append(f"target {target.name!r}: module {module} is not there")
+                continue
+            text = path.read_text()
+            definitions |= _definitions(text)
+            lines |= {line.strip() for line in text.splitlines()}
+        sources[target.name] = (definitions, lines)
+        for function in target.functions:
+            if function not in definitions:
+                problems.append(
+                    f"target {target.name!r}: no def or class {function!r} in "
+                    f"{', '.join(target.modules)}"
+                )
+        for test in _test_paths_missing(root, target.tests):
+            problems.append(f"target {target.name!r}: test {test} is not there")
+    for entry in config.equivalents:
+        if entry.target not in sources:
+            problems.append(f"equivalent in {entry.function!r}: no target {entry.target!r}")
+            continue
+        definitions, lines = sources[entry.target]
+        if entry.function not in definitions:
+            problems.append(
+                f"equivalent of target {entry.target!r}: no def or class {entry.function!r}"
+            )
+        if entry.line not in lines:
+            problems.append(
+                f"equivalent of target {entry.target!r} in {entry.function!r}: "
+                f"the line {entry.line!r} is not in its modules"
+            )
+    state = locate("frontdesk.state")
+    lua_sources = _state_sources(state.parent) if state is not None else []
+    for mutation in config.lua:
+        found = _lua_occurrences(lua_sources, mutation)
+        if found != mutation.occurrences:
+            problems.append(
+                f"Lua mutation {mutation.name!r}: its text is in frontdesk.state {found} times, "
+                f"not {mutation.occurrences}: {mutation.old!r}"
+            )
+        for test in _test_paths_missing(root, mutation.tests):
+            problems.append(f"Lua mutation {mutation.name!r}: test {test} is not there")
+    for broken in config.breaks:
+        path = _break_file(broken, locate)
+        if path is None or not path.is_file():
+            problems.append(f"break {broken.name!r}: {broken.module or broken.script} is not there")
+        else:
+            text = path.read_text()
+            for edit in broken.edits:
+                if text.count(edit.old) != 1:
+                    problems.append(
+                        f"break {broken.name!r}: its text is in {path.name} "
+                        f"{text.count(edit.old)} times, not once: {edit.old!r}"
+                    )
+        for test in _test_paths_missing(root, broken.tests):
+            problems.append(f"break {broken.name!r}: test {test} is not there")
+    return problems
+
+
+def _break_file(broken: Break, locate: Callable[[str], Path | None]) -> Path | None:
+    if broken.script:
+        state = locate("frontdesk.state")
+        return None if state is None else state.parent / "lua" / f"{broken.script}.lua"
+    return locate(broken.module)
+
+
+def named_modules(config: Config) -> list[str]:
+    """Every module the configuration names (and ``frontdesk.state``, home of the Lua)."""
+    named = {m for t in config.targets for m in t.modules} | {"frontdesk.state"}
+    return sorted(named | {b.module for b in config.breaks if b.module})
+
+
+def check_config(config: Config, root: Path, locate: Callable[[str], Path | None]) -> None:
+    """Stop with every problem listed when the configuration names something that is gone."""
+    problems = config_problems(config, root, locate)
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise SystemExit(
+            f"{CONFIG.name}, {LUA_CONFIG.name} or {BREAKS_CONFIG.name} name code or tests "
+            f"that are not there:\n{listing}"
+        )
 
 
 # --------------------------------------------------------------------------- the copy
@@ -181,21 +333,43 @@ def tree_copy() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def module_file(tree: Path, module: str) -> Path:
-    """Where ``module`` is imported from in the copy (checked: inside the copy)."""
+_LOCATE = """
+import importlib.util, json, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError:
+        spec = None
+    found[name] = spec.origin if spec is not None and spec.origin else ""
+print(json.dumps(found))
+"""
+
+
+def locate_all(tree: Path, modules: list[str]) -> dict[str, Path | None]:
+    """Where each module is imported from in the copy (``None``: it cannot be found)."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import importlib.util; print(importlib.util.find_spec({module!r}).origin)",
-        ],
+        [sys.executable, "-c", _LOCATE, *modules],
         cwd=tree,
         env=_env(tree),
         capture_output=True,
         text=True,
         check=True,
     )
-    path = Path(done.stdout.strip()).resolve()
+    found: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {name: Path(origin).resolve() if origin else None for name, origin in found.items()}
+
+
+def locate_in(tree: Path, module: str) -> Path | None:
+    """Where ``module`` is imported from in the copy (``None``: it cannot be found)."""
+    return locate_all(tree, [module])[module]
+
+
+def module_file(tree: Path, module: str) -> Path:
+    """Where ``module`` is imported from in the copy (checked: inside the copy)."""
+    path = locate_in(tree, module)
+    if path is None:
+        raise SystemExit(f"module {module} cannot be imported from the copy {tree}")
     if tree.resolve() not in path.parents:
         raise SystemExit(f"{module} imports from {path}, not from the copy {tree}")
     return path
@@ -223,8 +397,21 @@ def run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, 
         )
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - started, ""
-    tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
+    output = done.stdout + done.stderr
+    tail = "\n".join(output.splitlines()[-5:])
+    failed = first_failure(output)
+    if failed:
+        tail = f"{failed}\n{tail}"
     return ("passed" if done.returncode == 0 else "failed"), time.monotonic() - started, tail
+
+
+def first_failure(output: str) -> str:
+    """The node id of the first test pytest's summary reports as failed (or erroring)."""
+    for line in output.splitlines():
+        found = re.match(r"(?:FAILED|ERROR) (\S+)", line)
+        if found:
+            return found.group(1)
+    return ""
 
 
 # --------------------------------------------------------------------------- Python mutants
@@ -366,8 +553,25 @@ def run_python_target(
 
 
 def _lua_sources(tree: Path) -> list[Path]:
-    state = module_file(tree, "frontdesk.state").parent
+    return _state_sources(module_file(tree, "frontdesk.state").parent)
+
+
+def _state_sources(state: Path) -> list[Path]:
     return sorted(p for p in state.rglob("*") if p.suffix in (".py", ".lua"))
+
+
+def _spellings(mutation: LuaMutation) -> list[tuple[str, str]]:
+    spellings = [(mutation.old, mutation.new)]
+    doubled = (_double_braces(mutation.old), _double_braces(mutation.new))
+    if doubled != spellings[0]:
+        spellings.append(doubled)
+    return spellings
+
+
+def _lua_occurrences(sources: list[Path], mutation: LuaMutation) -> int:
+    """How many times the mutated text is in ``sources`` (in either spelling)."""
+    texts = [path.read_text() for path in sources]
+    return sum(text.count(old) for text in texts for old, _ in _spellings(mutation))
 
 
 def _lua_changes(sources: list[Path], mutation: LuaMutation) -> dict[Path, tuple[str, str]]:
@@ -376,10 +580,7 @@ def _lua_changes(sources: list[Path], mutation: LuaMutation) -> dict[Path, tuple
     The text is written as in a ``.lua`` file; inside a Python f-string its braces are doubled,
     so that spelling is looked for too. A helper shared by several scripts is mutated in each.
     """
-    spellings = [(mutation.old, mutation.new)]
-    doubled = (_double_braces(mutation.old), _double_braces(mutation.new))
-    if doubled != spellings[0]:
-        spellings.append(doubled)
+    spellings = _spellings(mutation)
     changes: dict[Path, tuple[str, str]] = {}
     for path in sources:
         text = path.read_text()
@@ -395,14 +596,21 @@ def _double_braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def run_lua(tree: Path, config: Config, *, log: Any) -> list[Outcome]:
+def run_lua(tree: Path, config: Config, *, log: Any, only: set[str] | None = None) -> list[Outcome]:
+    """Run the Lua mutations (with ``only``: those of these names)."""
     sources = _lua_sources(tree)
     outcomes: list[Outcome] = []
     baselines: dict[tuple[str, ...], float] = {}
     for number, mutation in enumerate(config.lua, start=1):
+        if only is not None and mutation.name not in only:
+            continue
         changes = _lua_changes(sources, mutation)
-        if not changes:
-            raise SystemExit(f"Lua mutation {mutation.name!r}: its text is not in frontdesk.state")
+        found = _lua_occurrences(sources, mutation)
+        if found != mutation.occurrences:
+            raise SystemExit(
+                f"Lua mutation {mutation.name!r}: its text is in frontdesk.state {found} times, "
+                f"not {mutation.occurrences}"
+            )
         if mutation.tests not in baselines:
             status, seconds, tail = run_tests(tree, mutation.tests, timeout=600)
             if status != "passed":
@@ -429,9 +637,52 @@ def run_lua(tree: Path, config: Config, *, log: Any) -> list[Outcome]:
                 outcome=outcome,
                 seconds=round(seconds, 1),
                 output_tail="" if outcome == "killed" else tail[-300:],
+                killed_by=first_failure(tail) if outcome == "killed" else "",
             )
         )
         log(f"  [{number}/{len(config.lua)}] {outcome:9} {mutation.name}")
+    return outcomes
+
+
+# --------------------------------------------------------------------------- deliberate breaks
+
+BREAKS = "deliberate breaks"
+"""The target name of the breaks in results and report."""
+
+
+def run_breaks(tree: Path, config: Config, *, log: Any) -> list[Outcome]:
+    """Apply each deliberate break to the copy, run its tests, put the file back."""
+    where = locate_all(tree, named_modules(config))
+    outcomes: list[Outcome] = []
+    for number, broken in enumerate(config.breaks, start=1):
+        path = _break_file(broken, where.get)
+        assert path is not None  # checked by check_config
+        original = path.read_text()
+        mutated = original
+        for edit in broken.edits:
+            mutated = mutated.replace(edit.old, edit.new)
+        path.write_text(mutated)
+        try:
+            status, seconds, tail = run_tests(tree, broken.tests, timeout=600)
+        finally:
+            path.write_text(original)
+        outcome = {"failed": "killed", "passed": "survived", "timeout": "timeout"}[status]
+        outcomes.append(
+            Outcome(
+                target=BREAKS,
+                module=broken.module or f"state/lua/{broken.script}.lua",
+                function=broken.name,
+                operator="break/text",
+                occurrence=number,
+                line=" | ".join(e.old.strip() for e in broken.edits)[:200],
+                mutated=" | ".join(e.new.strip() for e in broken.edits)[:200],
+                outcome=outcome,
+                seconds=round(seconds, 1),
+                output_tail="" if outcome == "killed" else tail[-300:],
+                killed_by=first_failure(tail) if outcome == "killed" else "",
+            )
+        )
+        log(f"  [{number}/{len(config.breaks)}] {outcome:9} {broken.name} {first_failure(tail)}")
     return outcomes
 
 
@@ -489,8 +740,14 @@ def _equivalent_reason(outcome: Outcome, config: Config) -> str | None:
 
 def render_report(outcomes: list[Outcome], config: Config) -> str:
     order = [t.name for t in config.targets] + ["Lua scripts"]
+    lua_names = {m.name for m in config.lua}
+    break_names = {b.name for b in config.breaks}
     by_target: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
+        if outcome.target == "Lua scripts" and outcome.function not in lua_names:
+            continue  # a mutation no longer in lua_mutations.toml
+        if outcome.target == BREAKS and outcome.function not in break_names:
+            continue
         by_target.setdefault(outcome.target, []).append(outcome)
     lines = [
         "# Mutation testing report",
@@ -548,10 +805,56 @@ def render_report(outcomes: list[Outcome], config: Config) -> str:
                 f"- equivalent `{o.function}`: `{o.line}` → `{o.mutated}` ({o.operator}): {reason}"
             )
     overall = 100.0 * total_killed / total_counted if total_counted else 100.0
-    lines.append(f"| **all** | | | {total_killed} | | | **{overall:.1f}%** |")
+    lines.append(
+        f"| **all** | | {total_counted} not equivalent | {total_killed} | "
+        f"{total_counted - total_killed} | | **{overall:.1f}%** |"
+    )
     lines.append("")
     lines.extend(details)
+    lines.extend(_breaks_section(by_target.get(BREAKS, [])))
+    lines.extend(_lua_section(by_target.get("Lua scripts", []), config))
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _breaks_section(results: list[Outcome]) -> list[str]:
+    if not results:
+        return []
+    killed = sum(o.outcome in ("killed", "timeout") for o in results)
+    lines = [
+        "",
+        f"## The deliberate breaks of issue 10 ({killed} of {len(results)} caught)",
+        "",
+        "Each break (`breaks.toml`) is applied to the copy and its tests run; not counted in the",
+        "score above. *Caught by* is the first test that failed.",
+        "",
+        "| break | where | outcome | caught by |",
+        "| --- | --- | --- | --- |",
+    ]
+    for o in sorted(results, key=lambda o: o.occurrence):
+        lines.append(f"| {_cell(o.function)} | `{o.module}` | {o.outcome} | `{o.killed_by}` |")
+    return lines
+
+
+def _lua_section(results: list[Outcome], config: Config) -> list[str]:
+    if not results:
+        return []
+    lines = [
+        "",
+        "## Every Lua mutation and the first test that failed on it",
+        "",
+        "| mutation | outcome | caught by |",
+        "| --- | --- | --- |",
+    ]
+    for o in sorted(results, key=lambda o: o.occurrence):
+        outcome = o.outcome
+        if outcome in ("survived", "incompetent") and _equivalent_reason(o, config):
+            outcome = "equivalent"
+        lines.append(f"| {_cell(o.function)} | {outcome} | `{o.killed_by}` |")
+    return lines
 
 
 RESULTS_FILE = [RESULTS]
@@ -586,7 +889,10 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="run only targets whose name contains this (repeatable); 'lua' for the Lua scripts",
+        help=(
+            "run only targets whose name contains this (repeatable); 'lua' for the Lua "
+            "scripts, 'breaks' for the deliberate breaks"
+        ),
     )
     parser.add_argument(
         "--limit", type=int, help="at most this many mutants per target (a quick look)"
@@ -636,6 +942,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # so the temporary copy is removed
     if not args.report_only:
         with tree_copy() as tree:
+            where = locate_all(tree, named_modules(config))
+            check_config(config, tree, where.get)
             if args.list:
                 for target in config.targets:
                     if chosen(target.name):
@@ -670,9 +978,31 @@ def main(argv: list[str] | None = None) -> int:
                     outcomes = [o for o in outcomes if o.target != target.name] + fresh
                     _save_results(outcomes)
                 if target.name == config.lua_after and chosen("Lua scripts"):
-                    fresh = run_lua(tree, config, log=log)
-                    outcomes = [o for o in outcomes if o.target != "Lua scripts"] + fresh
+                    if args.survivors:
+                        again_lua = {
+                            o.function
+                            for o in outcomes
+                            if o.target == "Lua scripts"
+                            and o.outcome == "survived"
+                            and _equivalent_reason(o, config) is None
+                        }
+                        ran = {o.function for o in outcomes if o.target == "Lua scripts"}
+                        again_lua |= {m.name for m in config.lua} - ran  # new since last time
+                        fresh = run_lua(tree, config, log=log, only=again_lua)
+                        redone_lua = {o.function for o in fresh}
+                        outcomes = [
+                            o
+                            for o in outcomes
+                            if o.target != "Lua scripts" or o.function not in redone_lua
+                        ] + fresh
+                    else:
+                        fresh = run_lua(tree, config, log=log)
+                        outcomes = [o for o in outcomes if o.target != "Lua scripts"] + fresh
                     _save_results(outcomes)
+            if chosen(BREAKS) and not args.survivors:
+                fresh = run_breaks(tree, config, log=log)
+                outcomes = [o for o in outcomes if o.target != BREAKS] + fresh
+                _save_results(outcomes)
     REPORT.write_text(render_report(outcomes, config))
     log(f"report: {REPORT.relative_to(ROOT)}")
     return 0
