@@ -57,3 +57,22 @@ async def test_a_request_whose_metadata_cannot_be_read_is_rejected_not_left_hang
         job_request('{"workflow": "acme-broadband"}', answers), workflow=workflow
     )
     assert answers == [("reject", False)]
+
+
+def test_livekit_serves_metrics_on_the_deployments_port_which_wins_over_the_configs(
+    workflow: Workflow, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("FRONTDESK_PROMETHEUS_PORT", raising=False)
+    assert not isinstance(
+        build_worker_options(workflow, profile_name="offline").prometheus_port, int
+    )
+    monkeypatch.setenv("FRONTDESK_PROMETHEUS_PORT", "9471")
+    options = build_worker_options(workflow, profile_name="offline")
+    assert options.prometheus_port == 9471
+    assert "frontdesk-prometheus-9471" in str(options.prometheus_multiproc_dir)
+    worker = workflow.config.worker.model_copy(update={"metrics_port": 9000})
+    both = Workflow(config=workflow.config.model_copy(update={"worker": worker}))
+    assert build_worker_options(both, profile_name="offline").prometheus_port == 9471
+    monkeypatch.delenv("FRONTDESK_PROMETHEUS_PORT")
+    assert build_worker_options(both, profile_name="offline").prometheus_port == 9000

@@ -46,10 +46,9 @@ def build_worker_options(
     :mod:`frontdesk.workflows.worker.reload`)."""
     name = profile_name or active_profile_name(workflow)
     worker = workflow.config.worker
-    extra: dict[str, Any] = {}
+    # FRONTDESK_PROMETHEUS_PORT (the deployment's) wins over [worker] metrics_port
     port = prometheus_port(os.environ)
-    if port is not None:
-        extra["prometheus_port"] = port
+    metrics = telemetry.worker_options(port if port is not None else worker.metrics_port)
     return WorkerOptions(
         entrypoint_fnc=entrypoint,
         prewarm_fnc=functools.partial(
@@ -61,6 +60,5 @@ def build_worker_options(
         load_threshold=worker.load_threshold,
         agent_name=worker.agent_name,
         shutdown_process_timeout=SHUTDOWN_PROCESS_TIMEOUT,
-        **extra,
-        **telemetry.worker_options(worker.metrics_port),
+        **metrics,
     )
