@@ -22,6 +22,7 @@ from frontdesk.workflows.runtime import Call, Persistence, open_persistence, sta
 from frontdesk.workflows.worker import JobSetup
 from frontdesk.workflows.worker import reload as live
 from frontdesk.workflows.worker.reload import WorkflowSource
+from tests.conftest import config_without_sensitive_fields
 
 from ..conftest import TEST_CALLER_SECRET
 from .test_entrypoint import FakeCall, Harness, run_entrypoint
@@ -37,7 +38,9 @@ V2_RESUME = "Hello again. Still on account {account_number}, is that right?"
 def write_config(
     path: Path, *, say: str = V1_SAY, resume: str = V1_RESUME, extra: str = ""
 ) -> None:
-    text = (ROOT / "config.toml").read_text()
+    # the account number not sensitive: a resumed caller hears the version's resume line (with
+    # the shipped config it is withheld until they repeat it: tests/security)
+    text = config_without_sensitive_fields()
     text = text.replace(f'say = "{V1_SAY}"', f'say = "{say}"', 1)
     text = text.replace(f'resume = "{V1_RESUME}"', f'resume = "{resume}"', 1)
     path.write_text(text + extra)

@@ -38,6 +38,7 @@ def test_the_worker_refuses_to_run_calls_without_an_agent_overrides_key(mode: st
         "FRONTDESK_PROFILE": "budget",
         "FRONTDESK_REDIS_URL": "redis://127.0.0.1:1",  # `start` needs one configured
         "FRONTDESK_STATE_SECRET": "a-production-secret-of-32-bytes!",  # and a real secret
+        "FRONTDESK_DATA_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",  # sensitive fields
     }
     with pytest.raises(
         WorkerSetupError, match=r"agent 'sales' tts \(cartesia\) needs CARTESIA_API_KEY"

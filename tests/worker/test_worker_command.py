@@ -103,6 +103,7 @@ def test_start_with_redis_and_credentials_passes(workflow: Workflow) -> None:
         **LIVEKIT_KEYS,
         "FRONTDESK_REDIS_URL": "redis://localhost:6379/0",
         "FRONTDESK_STATE_SECRET": "a-long-random-production-secret",
+        "FRONTDESK_DATA_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",  # sensitive fields
     }
     assert preflight(workflow, "start", env=env) == "offline"
 

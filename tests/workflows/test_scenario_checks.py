@@ -95,7 +95,7 @@ def test_every_misnamed_agent_field_and_tool_is_listed_by_line(simulate: Simulat
     assert code == 2 and out == ""
     assert err.removeprefix("error: ").splitlines() == [
         f"call.toml:{line_of(text, 'billing')} turn[1].expect_agent: unknown agent 'billing' "
-        f"{WHERE} (known: receptionist, support, sales)",
+        f"{WHERE} (known: receptionist, support, sales, goodbye)",
         f"call.toml:{line_of(text, 'acount_number')} turn[2].expect_data.acount_number: unknown "
         f"caller_data field 'acount_number' {WHERE} (did you mean 'account_number'?)",
         f"call.toml:{line_of(text, 'transfer_to_sale')} turn[2].expect_tool.name: unknown tool "
