@@ -164,20 +164,36 @@ class Sealer:
                 return self.keys.seal(text, context=context)
             return text
 
-        return _walk(value, change)
+        return _walk(value, change, skip=IDENTIFIER_KEYS)
 
     def open(self, value: Any, *, context: str) -> Any:
         """``value`` with every sealed string opened (left sealed when no key opens it)."""
         return open_sealed(value, self.keys, context=context)
 
 
-def _walk(value: Any, change: Callable[[str], str]) -> Any:
+IDENTIFIER_KEYS: frozenset[str] = frozenset(
+    {
+        "id", "type", "role", "call_id", "name", "session_id", "schema_version",
+        "new_agent_id", "old_agent_id", "from_agent", "to_agent", "current_agent", "agents",
+        "greeted", "workflow", "workflow_hash", "caller_hash", "owner",
+    }
+)  # fmt: skip
+r"""Keys whose values are identifiers (item and call ids, agent and tool names, the session id):
+never sealed, so a sensitive field with a short pattern (a CVV's ``\d{3}``) cannot turn the
+digits of an id into a ciphertext and break the session's keys."""
+
+
+def _walk(value: Any, change: Callable[[str], str], skip: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, str):
         return change(value)
     if isinstance(value, list):
-        return [_walk(v, change) for v in value]
+        return [_walk(v, change, skip) for v in value]
     if isinstance(value, dict):
-        return {k: _walk(v, change) for k, v in value.items()}
+        # caller data is keyed by field names, which may be anything ("name", "type"): no skip
+        return {
+            k: v if k in skip else _walk(v, change, frozenset() if k == "caller_data" else skip)
+            for k, v in value.items()
+        }
     return value
 
 

@@ -29,9 +29,8 @@ def booking_with_card() -> Workflow:
         'collects = ["party_size", "day", "arrival", "phone", "seating", "highchair", "allergies"]',
         'collects = ["party_size", "day", "highchair", "card"]',
     )
-    # (the security code is not collected here; left sensitive, its 3-digit pattern would make
-    # the sealer seal any stored string holding three digits, the session id included)
-    text = text.replace('ask = "And the three-digit security code?"\nsensitive = true', "")
+    # the security code stays declared sensitive (not collected here): its 3-digit pattern
+    # seals every stored text holding three digits, never an id (the session id has digits)
     return parse_workflow(text + '\n[state.resume]\ntrust = "caller_id"\n', source="b.toml")
 
 

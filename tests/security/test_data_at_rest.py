@@ -9,7 +9,9 @@ no plaintext copy; the call still resumes with the value (decrypted with the key
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 from typing import Any
 
 import pytest
@@ -128,3 +130,36 @@ async def test_sessions_show_masks_and_export_decrypts_only_with_the_key(
     assert "exported encrypted" in sealed.stderr
     opened = await asyncio.to_thread(run, "export", call.session_id, FRONTDESK_DATA_KEY=key)
     assert ACCOUNT in opened.stdout
+
+
+def test_a_short_sensitive_pattern_seals_text_never_ids() -> None:
+    """A CVV's ``\\d{3}`` matches the digits of ids and hashes too: those are never sealed (the
+    session would be written under a ciphertext), the caller's words and data always are."""
+    from frontdesk.state.crypto import Sealer
+
+    cvv = re.compile(r"\d{3}")
+    sealer = Sealer(
+        DataKeys.parse(_key()),
+        values=lambda: ["481"],
+        finders=[lambda text: [m.span() for m in cvv.finditer(text)]],
+    )
+    state = {
+        "session_id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        "current_agent": "agent_007",
+        "caller_data": {"name": "Room 212", "cvv": "481"},
+        "items": [
+            {"id": "item_123abc", "type": "message", "role": "user", "content": ["it's 481"]},
+            {"id": "item_456def", "type": "function_call", "call_id": "call_789",
+             "name": "record_cvv", "arguments": '{"cvv": "481"}'},
+        ],
+    }  # fmt: skip
+    sealed = sealer.seal(state, context="s")
+    assert sealed["session_id"] == state["session_id"]
+    assert sealed["current_agent"] == "agent_007"
+    assert [(i["id"], i["type"]) for i in sealed["items"]] == [
+        ("item_123abc", "message"),
+        ("item_456def", "function_call"),
+    ]
+    assert sealed["items"][1]["call_id"] == "call_789"
+    assert "481" not in json.dumps(sealed) and "212" not in json.dumps(sealed)
+    assert sealer.open(sealed, context="s") == state
