@@ -1,0 +1,81 @@
+"""A tool's stored result picks the route: the outage lookup (run by Frontdesk, ``auto``) stores
+``outage_status``; one route opens when there is an outage, the other when there is none.
+
+Real LiveKit sessions driven by the offline brain, against the loopback outage API. The caller
+says the same words in both calls ("what now?", an example of both routes): only the route whose
+``if`` holds on the tool's result is offered, so it is the one taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from frontdesk.workflows.definition import Workflow
+
+from .conftest import OpenSession
+from .support import FakeAcmeApi, tools_workflow
+
+ROUTES = """
+[[agents.support.handoffs]]
+to = "outage_desk"
+when = "There is an outage in the caller's area"
+if = "outage_status != 'none'"
+
+[[agents.support.handoffs]]
+to = "engineer"
+when = "There is no outage: the fault is at the caller's home"
+if = "outage_status == 'none'"
+
+[agents.outage_desk]
+instructions = "Tell the caller about the outage in their area."
+greeting = "This is the outage desk."
+
+[agents.engineer]
+instructions = "Book an engineer visit."
+greeting = "This is engineering."
+
+[offline.agents.support.examples]
+outage_desk = ["what now"]
+engineer = ["what now"]
+
+[offline.agents.support]"""
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACME_TOKEN", "branching-token")
+
+
+def _workflow(base_url: str) -> Workflow:
+    return tools_workflow(base_url, replace=(("\n[offline.agents.support]", ROUTES),))
+
+
+def _offered(session: Any) -> set[str]:
+    """The agent routes offered now (``transfer_to_human`` is the example's person, not a route)."""
+    return {
+        tool.id
+        for tool in session.current_agent.tools
+        if tool.id.startswith("transfer_to_") and tool.id != "transfer_to_human"
+    }
+
+
+@pytest.mark.parametrize(
+    ("outages", "expected"),
+    [({"AC-48213": "fibre cut on Elm Street"}, "outage_desk"), ({}, "engineer")],
+    ids=["an outage", "no outage"],
+)
+async def test_the_lookups_result_opens_exactly_one_route(
+    open_session: OpenSession, outages: dict[str, str], expected: str
+) -> None:
+    async with FakeAcmeApi(outages=outages) as api:
+        workflow = _workflow(api.base_url)
+        async with open_session(workflow) as (session, _):
+            assert _offered(session) == set()  # no result yet: neither condition holds
+            await session.run(user_input="My internet is down. Account AC-48213.")
+            assert len(api.seen) == 1  # the lookup ran (auto), and its result is stored
+            assert (session.userdata.fields["outage_status"] == "none") is (expected == "engineer")
+            assert _offered(session) == {f"transfer_to_{expected}"}
+            await session.run(user_input="ok, what now?")
+            assert session.current_agent.id == expected
