@@ -160,3 +160,31 @@ async def test_the_real_model_takes_the_transfer_route_and_the_sip_transfer_is_r
     assert (seen.request.room_name, seen.request.participant_identity) == ("room-9", "sip-caller")
     assert seen.request.transfer_to == "tel:+15550100200"
     assert ended == ["transferred to a human (cold)"]
+
+
+@pytest.mark.parametrize(
+    ("outages", "expected", "closed"),
+    [
+        ({"AC-48213": "fibre cut on Elm Street"}, "outage_desk", "engineer"),
+        ({}, "engineer", "outage_desk"),
+    ],
+    ids=["an outage", "no outage"],
+)
+async def test_the_lookups_result_decides_which_route_the_real_model_is_offered(
+    serve, outages: dict[str, str], expected: str, closed: str
+) -> None:
+    from tests.tools.test_branching_on_results import ROUTES
+
+    async with FakeAcmeApi(outages=outages) as acme:
+        text = tools_text(acme.base_url, ("\n[offline.agents.support]", ROUTES))
+        async with serve(loopback_workflow("http://unused", text=text)) as server:
+            workflow = loopback_workflow(server.base_url, text=text)
+            async with a_call(workflow) as call:
+                await call.session.run(user_input="My internet is down. Account AC-48213.")
+                before = len(server.completions())
+                await call.session.run(user_input="ok, what now?")
+                assert call.session.current_agent.id == expected
+            asked = server.completions()[before]
+    offered = {t["function"]["name"] for t in asked["tools"]}
+    assert f"transfer_to_{expected}" in offered  # the route the stored result opened
+    assert f"transfer_to_{closed}" not in offered  # the other one is never shown to the model
