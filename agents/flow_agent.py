@@ -297,6 +297,7 @@ class FlowAgent(Agent):
     async def on_enter(self) -> None:
         data: CallerData = self.session.userdata
         data.current_agent = self.name
+        self.session.on("function_tools_executed", self._after_tools)
         config = self._factory.workflow.agent(self.name)
         await self._run_auto_tools(data)
         await self._refresh_tools(data)
@@ -357,7 +358,23 @@ class FlowAgent(Agent):
             )
         )
 
+    def _after_tools(self, _event: object) -> None:
+        """A Python tool may write caller data itself (``context.userdata.fields``): once its
+        results are in, the routes their guards open (or close) are offered from the next
+        request on, as after a ``record_<field>``."""
+        data: CallerData = self.session.userdata
+        if data.current_agent != self.name or self._open_routes(data) == self._offered:
+            return
+        task = asyncio.ensure_future(self._follow_fields(data))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _follow_fields(self, data: CallerData) -> None:
+        await self.update_instructions(self._factory.instructions_for(self.name, data))
+        await self._refresh_tools(data)
+
     async def on_exit(self) -> None:
+        self.session.off("function_tools_executed", self._after_tools)
         data: CallerData = self.session.userdata
         pending = data.pending_handoff
         if pending is not None and pending.from_agent == self.name:

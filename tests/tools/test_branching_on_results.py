@@ -79,3 +79,45 @@ async def test_the_lookups_result_opens_exactly_one_route(
             assert _offered(session) == {f"transfer_to_{expected}"}
             await session.run(user_input="ok, what now?")
             assert session.current_agent.id == expected
+
+
+AVAILABILITY_ROUTES = """
+[[agents.support.handoffs]]
+to = "booking"
+when = "An engineer is free on the day asked about"
+if = "available == 'true'"
+
+[[agents.support.handoffs]]
+to = "alternatives"
+when = "No engineer is free on the day asked about"
+if = "available == 'false'"
+
+[agents.booking]
+instructions = "Book the engineer visit."
+greeting = "Let's book that visit."
+
+[agents.alternatives]
+instructions = "Offer the caller other days."
+greeting = "Let's find another day."
+
+[offline.agents.support.examples]
+booking = ["what now"]
+alternatives = ["what now"]
+
+[offline.agents.support]"""
+
+
+@pytest.mark.parametrize(("day", "expected"), [("monday", "booking"), ("thursday", "alternatives")])
+async def test_the_availability_checks_result_picks_the_booking_or_the_alternatives_route(
+    open_session: OpenSession, day: str, expected: str
+) -> None:
+    async with FakeAcmeApi() as api:
+        replace = (("\n[offline.agents.support]", AVAILABILITY_ROUTES),)
+        async with open_session(tools_workflow(api.base_url, replace=replace)) as (session, _):
+            await session.run(user_input="Account AC-48213.")
+            assert _offered(session) == set()  # nothing checked yet
+            result = await session.run(user_input=f"Is anyone free on {day}?")
+            result.expect.contains_function_call(name="check_availability", arguments={"day": day})
+            assert _offered(session) == {f"transfer_to_{expected}"}
+            await session.run(user_input="ok, what now?")
+            assert session.current_agent.id == expected
