@@ -121,3 +121,23 @@ async def test_the_availability_checks_result_picks_the_booking_or_the_alternati
             assert _offered(session) == {f"transfer_to_{expected}"}
             await session.run(user_input="ok, what now?")
             assert session.current_agent.id == expected
+
+
+def test_the_tools_examples_scenario_passes_offline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``examples/tools/scenario.toml`` as README runs it: the auto lookup's API is down (its
+    failure line, the call goes on), the availability check and the booking by the model."""
+    from frontdesk.workflows.cli import commands as cli
+    from frontdesk.workflows.cli import main
+
+    from .support import EXAMPLE
+
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbose: None)
+    monkeypatch.delenv("FRONTDESK_REDIS_URL", raising=False)
+    code = main(["simulate", str(EXAMPLE / "scenario.toml")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "I can't check the outage map right now" in out
+    assert "the outage status is: not known right now" in out
+    assert "✓ 3 turns passed, 0 failed" in out
