@@ -39,6 +39,14 @@ DATA_KEY_ENV = "FRONTDESK_DATA_KEY"
 """Environment variable holding the data key(s)."""
 SEALED_PREFIX = "fdenc:v1:"
 _SEALED_RE = re.compile(r"^fdenc:v1:([A-Za-z0-9_-]{1,32}):([A-Za-z0-9_-]+)$")
+_SEALED_IN_TEXT = re.compile(r"fdenc:v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+")
+
+
+def replace_sealed(text: str, replacement: str) -> str:
+    """``text`` with every sealed string in it (one no key opened) replaced by ``replacement``."""
+    return _SEALED_IN_TEXT.sub(replacement, text) if SEALED_PREFIX in text else text
+
+
 _NAMED_KEY_RE = re.compile(r"^([A-Za-z0-9_-]{1,32})=([A-Za-z0-9+/=_-]{40,})$")
 
 

@@ -35,10 +35,8 @@ def shown(text: object, *, limit: int = MAX_SHOWN, lines: bool = False) -> str:
 
 def masked(text: str, values: Iterable[str]) -> str:
     """``text`` with each sensitive value replaced by its mask (``****8213``)."""
-    from frontdesk.state.crypto import SEALED_PREFIX, mask
+    from frontdesk.state.crypto import mask, replace_sealed
 
     for value in sorted({v for v in values if v and len(v) >= 2}, key=len, reverse=True):
         text = text.replace(value, mask(value))
-    if SEALED_PREFIX in text:
-        text = re.sub(r"fdenc:v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+", "[encrypted]", text)
-    return text
+    return replace_sealed(text, "[encrypted]")

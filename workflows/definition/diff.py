@@ -57,7 +57,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
             Change("changed", "workflow", "workflow.start", f"{old.start} -> {new.start}")
         )
     old_agents, new_agents = old.config.agents, new.config.agents
-    for name in old_agents.keys() - new_agents.keys():
+    for name in sorted(old_agents.keys() - new_agents.keys()):
         changes.append(
             Change(
                 "removed",
@@ -67,7 +67,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
                 "history dropped)",
             )
         )
-    for name in new_agents.keys() - old_agents.keys():
+    for name in sorted(new_agents.keys() - old_agents.keys()):
         changes.append(Change("added", "agent", f"agents.{name}"))
     for name in sorted(old_agents.keys() & new_agents.keys()):
         keys = [
@@ -76,9 +76,9 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
         if keys:
             changes.append(Change("changed", "agent", f"agents.{name}", ", ".join(keys)))
         before, after = _routes(old, name), _routes(new, name)
-        for to in before.keys() - after.keys():
+        for to in sorted(before.keys() - after.keys()):
             changes.append(Change("removed", "route", f"agents.{name}.handoffs -> {to}"))
-        for to in after.keys() - before.keys():
+        for to in sorted(after.keys() - before.keys()):
             changes.append(Change("added", "route", f"agents.{name}.handoffs -> {to}"))
         for to in sorted(before.keys() & after.keys()):
             keys = _changed_keys(before[to], after[to])
@@ -87,7 +87,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
                     Change("changed", "route", f"agents.{name}.handoffs -> {to}", ", ".join(keys))
                 )
     old_fields, new_fields = old.config.caller_data, new.config.caller_data
-    for name in old_fields.keys() - new_fields.keys():
+    for name in sorted(old_fields.keys() - new_fields.keys()):
         changes.append(
             Change(
                 "removed",
@@ -97,7 +97,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
                 "agent still needs it)",
             )
         )
-    for name in new_fields.keys() - old_fields.keys():
+    for name in sorted(new_fields.keys() - old_fields.keys()):
         changes.append(Change("added", "field", f"caller_data.{name}"))
     for name in sorted(old_fields.keys() & new_fields.keys()):
         keys = _changed_keys(old_fields[name], new_fields[name])
@@ -119,7 +119,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
             )
         )
     old_tools, new_tools = old.config.tools, new.config.tools
-    for name in old_tools.keys() - new_tools.keys():
+    for name in sorted(old_tools.keys() - new_tools.keys()):
         changes.append(
             Change(
                 "removed",
@@ -129,7 +129,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
                 "calls can no longer call it",
             )
         )
-    for name in new_tools.keys() - old_tools.keys():
+    for name in sorted(new_tools.keys() - old_tools.keys()):
         changes.append(Change("added", "tool", f"tools.{name}"))
     for name in sorted(old_tools.keys() & new_tools.keys()):
         keys = _changed_keys(old_tools[name], new_tools[name])

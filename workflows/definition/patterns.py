@@ -12,6 +12,7 @@ account number); a pattern that wants other scripts says so (``\\p{Nd}``, ``\\pL
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import re2
@@ -64,3 +65,13 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Pattern:
             "backreferences or lookaround"
         ) from None
     return compiled
+
+
+def span_finder(regex: Pattern) -> Callable[[str], list[tuple[int, int]]]:
+    """The spans ``(start, end)`` of every match of ``regex`` in a text (a sensitive field's
+    values, for sealing, hiding from the model and masking on screen)."""
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        return [match.span() for match in regex.finditer(text)]
+
+    return spans

@@ -10,16 +10,16 @@ calls with their results, caller data as it was recorded, resume markers and per
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from frontdesk.state.crypto import SEALED_PREFIX, Finder
+from frontdesk.state.crypto import Finder, replace_sealed
 from frontdesk.state.models import SessionState, SessionSummary
 from frontdesk.workflows.definition import WorkflowConfig
 from frontdesk.workflows.definition.field_types import FieldValue, as_text
+from frontdesk.workflows.definition.patterns import span_finder
 
 SessionStateLabel = Literal["live", "dropped", "resumable", "ended", "quarantined"]
 STATES: tuple[SessionStateLabel, ...] = ("live", "dropped", "resumable", "ended", "quarantined")
@@ -215,26 +215,14 @@ def _mask(text: str, secrets: Sequence[str], finders: Sequence[Finder] = ()) -> 
         spans = sorted(finder(text), reverse=True)
         for start, end in spans:
             text = text[:start] + MASK + text[end:]
-    return _SEALED.sub(MASK, text) if SEALED_PREFIX in text else text
-
-
-_SEALED = re.compile(re.escape(SEALED_PREFIX) + r"[A-Za-z0-9_-]+:[A-Za-z0-9_-]+")
+    return replace_sealed(text, MASK)
 
 
 def _pattern_finders(config: WorkflowConfig | None, masked: frozenset[str]) -> list[Finder]:
-    finders: list[Finder] = []
-    for name in sorted(masked):
-        regex = config.caller_data[name].regex if config is not None else None
-        if regex is not None:
-            finders.append(_spans_of(regex))
-    return finders
-
-
-def _spans_of(regex: Any) -> Finder:
-    def spans(text: str) -> list[tuple[int, int]]:
-        return [match.span() for match in regex.finditer(text)]
-
-    return spans
+    if config is None:
+        return []
+    regexes = (config.caller_data[name].regex for name in sorted(masked))
+    return [span_finder(regex) for regex in regexes if regex is not None]
 
 
 def build_page(state: SessionState, config: WorkflowConfig | None) -> SessionPage:

@@ -54,6 +54,7 @@ from frontdesk.state.tokens import check_token, issue_token
 from frontdesk.state.versions import WorkflowVersions
 from frontdesk.workflows.definition import ContextPolicy, StateSection, TrustMode, Workflow
 from frontdesk.workflows.definition.field_types import FieldValue, as_text
+from frontdesk.workflows.definition.patterns import span_finder
 from frontdesk.workflows.definition.versions import version_document, workflow_from_document
 from frontdesk.workflows.runtime.chat_items import chat_context
 from frontdesk.workflows.runtime.earlier import EarlierItems
@@ -697,17 +698,8 @@ def _token_for(session_id: str, persistence: Persistence) -> str:
 
 def sensitive_finders(workflow: Workflow) -> list[Callable[[str], list[tuple[int, int]]]]:
     """For each sensitive field with a pattern: the spans of values matching it in a text."""
-    finders: list[Callable[[str], list[tuple[int, int]]]] = []
-    for name in sorted(workflow.sensitive_fields):
-        regex = workflow.field(name).regex
-        if regex is None:
-            continue
-
-        def spans(text: str, regex: Any = regex) -> list[tuple[int, int]]:
-            return [match.span() for match in regex.finditer(text)]
-
-        finders.append(spans)
-    return finders
+    regexes = (workflow.field(name).regex for name in sorted(workflow.sensitive_fields))
+    return [span_finder(regex) for regex in regexes if regex is not None]
 
 
 def _verification_gate(
