@@ -63,25 +63,27 @@ def refusal(
     does not match; with or without an ``example`` (the hint) and an ``ask`` (what to ask next).
     """
     label = field_name.replace("_", " ")
+    shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
+    shown += "…" if len(value) > 40 else ""
+    question = ask_line(spec, values or {})
+    ask = f" Ask again: {question}" if question is not None else ""
     if reason is not None and spec.type != "string":
-        shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
-        shown += "…" if len(value) > 40 else ""
         said = f'"{shown}" is not accepted: ' if shown else ""
-        ask = (
-            f" Ask again: {templates.fill(spec.ask, values or {}, fallback='')}" if spec.ask else ""
-        )
         return f"{said}{reason[:1].upper() if not said else reason[:1]}{reason[1:]}.{ask}"
     if not value:
         reason = f"No {label} was given."
     elif len(value) > MAX_VALUE_LENGTH:
         reason = f"That is too long for the {label} ({len(value)} characters; at most {MAX_VALUE_LENGTH})."
     else:
-        shown = "".join(ch if ch.isprintable() else " " for ch in value[:40]).strip()
-        shown += "…" if len(value) > 40 else ""
         reason = f'"{shown}" is not a valid {label}.'
     hint = f" It must look like {spec.example}." if spec.example else ""
-    ask = f" Ask again: {templates.fill(spec.ask, values or {}, fallback='')}" if spec.ask else ""
     return reason + hint + ask
+
+
+def ask_line(spec: CallerField, values: Mapping[str, object]) -> str | None:
+    """The field's ``ask`` with its ``{field}``s filled (a missing one without a default left
+    out); None when the field has no ``ask``."""
+    return templates.fill(spec.ask, values, fallback="") if spec.ask else None
 
 
 def record_schema(field_name: str, spec: CallerField) -> dict[str, Any]:
@@ -206,8 +208,7 @@ def needed_line(
     """The call-context line of a field still needed: its question (``{field}``s filled from
     ``values``), and for a typed field what a valid value is ("How many people? (a whole
     number between 1 and 12)")."""
-    asked = templates.fill(spec.ask, values or {}, fallback="") if spec.ask else None
-    question = asked or spec.description
+    question = ask_line(spec, values or {}) or spec.description
     if spec.type == "string":
         return question
     return f"{question} ({describe(spec, label_of(field_name))})"
