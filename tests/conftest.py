@@ -42,14 +42,6 @@ def config_without_sensitive_fields() -> str:
     return text.replace("sensitive = true\n", "sensitive = false\n")
 
 
-@pytest.fixture
-def plain_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """:func:`config_without_sensitive_fields` written to a file (for CLI tests)."""
-    path = tmp_path_factory.mktemp("plain") / "config.toml"
-    path.write_text(config_without_sensitive_fields())
-    return path
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Commands run by tests (``frontdesk demo`` …) keep their data in the run's tmp folder,

@@ -17,30 +17,37 @@ from frontdesk.workflows.definition import Workflow
 from .conftest import OpenSession
 from .support import FakeAcmeApi, tools_workflow
 
-ROUTES = """
-[[agents.support.handoffs]]
-to = "outage_desk"
-when = "There is an outage in the caller's area"
-if = "outage_status != 'none'"
 
-[[agents.support.handoffs]]
-to = "engineer"
-when = "There is no outage: the fault is at the caller's home"
-if = "outage_status == 'none'"
+def support_routes(*routes: tuple[str, str, str, str, str]) -> str:
+    """TOML giving support one guarded route per ``(to, when, if, instructions, greeting)``,
+    each target agent, and the same offline example ("what now") for every route; it ends on
+    ``[offline.agents.support]``, the line of the example config it replaces."""
+    text = ""
+    for to, when, condition, _, _ in routes:
+        text += f'\n[[agents.support.handoffs]]\nto = "{to}"\nwhen = "{when}"\nif = "{condition}"\n'
+    for to, _, _, instructions, greeting in routes:
+        text += f'\n[agents.{to}]\ninstructions = "{instructions}"\ngreeting = "{greeting}"\n'
+    text += "\n[offline.agents.support.examples]\n"
+    text += "".join(f'{to} = ["what now"]\n' for to, *_ in routes)
+    return text + "\n[offline.agents.support]"
 
-[agents.outage_desk]
-instructions = "Tell the caller about the outage in their area."
-greeting = "This is the outage desk."
 
-[agents.engineer]
-instructions = "Book an engineer visit."
-greeting = "This is engineering."
-
-[offline.agents.support.examples]
-outage_desk = ["what now"]
-engineer = ["what now"]
-
-[offline.agents.support]"""
+ROUTES = support_routes(
+    (
+        "outage_desk",
+        "There is an outage in the caller's area",
+        "outage_status != 'none'",
+        "Tell the caller about the outage in their area.",
+        "This is the outage desk.",
+    ),
+    (
+        "engineer",
+        "There is no outage: the fault is at the caller's home",
+        "outage_status == 'none'",
+        "Book an engineer visit.",
+        "This is engineering.",
+    ),
+)
 
 
 @pytest.fixture(autouse=True)
@@ -81,30 +88,22 @@ async def test_the_lookups_result_opens_exactly_one_route(
             assert session.current_agent.id == expected
 
 
-AVAILABILITY_ROUTES = """
-[[agents.support.handoffs]]
-to = "booking"
-when = "An engineer is free on the day asked about"
-if = "available == 'true'"
-
-[[agents.support.handoffs]]
-to = "alternatives"
-when = "No engineer is free on the day asked about"
-if = "available == 'false'"
-
-[agents.booking]
-instructions = "Book the engineer visit."
-greeting = "Let's book that visit."
-
-[agents.alternatives]
-instructions = "Offer the caller other days."
-greeting = "Let's find another day."
-
-[offline.agents.support.examples]
-booking = ["what now"]
-alternatives = ["what now"]
-
-[offline.agents.support]"""
+AVAILABILITY_ROUTES = support_routes(
+    (
+        "booking",
+        "An engineer is free on the day asked about",
+        "available == 'true'",
+        "Book the engineer visit.",
+        "Let's book that visit.",
+    ),
+    (
+        "alternatives",
+        "No engineer is free on the day asked about",
+        "available == 'false'",
+        "Offer the caller other days.",
+        "Let's find another day.",
+    ),
+)
 
 
 @pytest.mark.parametrize(("day", "expected"), [("monday", "booking"), ("thursday", "alternatives")])
