@@ -186,3 +186,33 @@ async def test_an_older_item_that_is_not_a_livekit_item_is_caught_after_the_firs
             assert len(ids) < len(stored_ids)
         finally:
             await call.aclose("caller left")
+
+
+async def test_a_line_taken_into_a_full_rewrite_before_it_was_captured_is_stored_once(
+    workflow: Workflow, persistence: Persistence, redis_client: Redis
+) -> None:
+    store = persistence.store
+    assert isinstance(store, RedisSessionStore)
+    call = await start_call(workflow=workflow, caller_identity=CALLER, persistence=persistence)
+    try:
+        await call.session.run(user_input=CALLER_LINES[0])
+        assert await call.flush(5.0)
+        recorder = call.recorder
+        assert recorder is not None
+
+        # the stored session vanishes under the call: the next append fails and the writer
+        # rewrites the session in full from the call's state ...
+        await redis_client.delete(*store.session_keys(call.session_id)[:3])
+        call.session.history.add_message(role="user", content="hello? are you there?")
+        assert recorder.capture() == 1
+        # ... which by then also holds a line the recorder has not captured yet
+        call.session.history.add_message(role="user", content="is anyone there?")
+        assert recorder.writer is not None and await recorder.writer.flush(5.0)
+        assert recorder.capture() == 0  # taken in by the rewrite: not sent a second time
+        await call.session.run(user_input="thanks, bye")
+        assert await call.flush(5.0)
+
+        stored = [item["id"] for item in (await store.load(call.session_id)).items]
+        assert stored == [item.id for item in call.session.history.items]
+    finally:
+        await call.aclose("caller left")

@@ -353,8 +353,14 @@ class SessionRecorder:
         self._calls.append(record)
 
     def full_state(self) -> SessionState:
-        """The whole call as it is in memory, sealed: what a full rewrite stores after an outage."""
-        return self._seal_state(self._plain_state())
+        """The whole call as it is in memory, sealed: what a full rewrite stores after an outage.
+
+        It may hold lines not captured yet (the caller spoke while the failed write was out):
+        those count as persisted from now, so the next capture does not send them again.
+        """
+        state = self._plain_state()
+        self._persisted.update(item["id"] for item in state.items)
+        return self._seal_state(state)
 
     def _seal_state(self, state: SessionState) -> SessionState:
         if self._sealer is None:
