@@ -168,8 +168,8 @@ def make_human_transfer_tool(
         if data.transfer is not None or busy:
             raise ToolError("The transfer to a colleague is already under way: say nothing.")
         session = context.session
-        handle = session.say(fill_verbatim(spec.say, data.fields) or spec.say)
         if line is None:
+            # no promise of a transfer that cannot happen: the caller hears only why not
             logger.warning(
                 "session %s: transfer to a human not possible: this call has no LiveKit room "
                 "(text mode)",
@@ -177,6 +177,7 @@ def make_human_transfer_tool(
             )
             session.say(spec.failure_line)
             return ToolResult("The transfer is not possible on this call.", reply_required=False)
+        handle = session.say(fill_verbatim(spec.say, data.fields) or spec.say)
         model = summarizer() if spec.mode == "warm" else None
         history = session.history.copy()
         line.pending = asyncio.create_task(

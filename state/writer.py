@@ -333,7 +333,7 @@ class SessionWriter:
         seq = self._submitted_seq
         expected = self._submitted_total
         state = self._full_state()
-        if len(state.items) < expected:  # (more: lines spoken since, not yet captured)
+        if len(state.items) < expected:  # (more is fine: lines not captured yet)
             logger.warning(
                 "session %s: full_state() holds %d items but %d were submitted; "
                 "storing full_state()",

@@ -383,3 +383,34 @@ async def test_items_submitted_during_a_full_rewrite_count_as_pending_until_appe
     assert writer.pending_items == 0
     assert (await store.load("call-1")).items == [chat_item(i) for i in range(8)]
     await writer.aclose()
+
+
+@pytest.mark.parametrize(
+    ("change", "warned"),
+    [("one more, not submitted yet", False), ("one fewer than submitted", True), ("none", False)],
+)
+async def test_a_rewrite_warns_only_when_the_full_state_lacks_submitted_items(
+    store: RedisSessionStore,
+    redis_client: Redis,
+    new_state: Callable[..., SessionState],
+    chat_item: Callable[..., Item],
+    caplog: pytest.LogCaptureFixture,
+    change: str,
+    warned: bool,
+) -> None:
+    call = await start_call(store, new_state("call-1", items=[chat_item(0)]))
+    meta, items, snap, _, _ = store.session_keys("call-1")
+    await redis_client.delete(meta, items, snap)
+    call.say(chat_item(1), turns=1)
+    if change == "one more, not submitted yet":
+        call.state.items.append(chat_item(2))  # the caller spoke while the write was out
+    elif change == "one fewer than submitted":
+        call.state.items.pop()
+
+    with caplog.at_level(logging.WARNING, logger="frontdesk.state"):
+        assert await call.writer.flush(2)
+
+    assert any("rewriting it in full" in r.getMessage() for r in caplog.records)  # it landed
+    assert any("were submitted" in r.getMessage() for r in caplog.records) is warned
+    assert (await store.load("call-1")).items == call.state.items
+    await call.writer.aclose()

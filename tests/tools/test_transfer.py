@@ -273,6 +273,23 @@ async def test_a_web_caller_cannot_be_cold_transferred_and_no_request_is_sent(
             assert call.userdata.transfer is None
 
 
+async def test_a_call_without_a_room_hears_only_the_failure_line_not_a_promise_of_a_transfer(
+    persistence: Callable[[Workflow], Persistence],
+) -> None:
+    async with FakeAcmeApi() as acme:
+        workflow = tools_workflow(acme.base_url)
+        call = await start_call(
+            workflow=workflow, caller_identity=CALLER, persistence=persistence(workflow)
+        )
+        try:
+            assert call.userdata.line is None  # text mode: nothing to transfer the caller with
+            result = await call.session.run(user_input="I want a person.")
+            assert spoken(result) == [FAILURE]
+            assert call.userdata.transfer is None
+        finally:
+            await call.aclose("test over")
+
+
 async def test_a_warm_transfer_without_a_trunk_fails_before_dialling(
     persistence: Callable[[Workflow], Persistence], caplog: pytest.LogCaptureFixture
 ) -> None:
